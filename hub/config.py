@@ -1,0 +1,106 @@
+"""Settings from the environment, with safe local defaults.
+
+`DATABASE_URL` is the owner's connection (migrations, seeding, set-up). The API and the workers connect
+with `APP_DATABASE_URL`, a role that neither owns the tables nor bypasses row-level security; when it is
+not given it is derived from `DATABASE_URL` with the `parkhub_app` role.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_DATABASE_URL = "postgresql://parkhub:parkhub@127.0.0.1:5432/parkhub"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+APP_ROLE = "parkhub_app"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def with_user(url: str, user: str, password: str) -> str:
+    """The same server and database as `url`, reached as another role."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{user}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def user_name(url: str) -> str:
+    return urlsplit(url).username or "postgres"
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A plain libpq-style DSN (asyncpg and psql both take it)."""
+    parts = urlsplit(url)
+    scheme = "postgresql"
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def sqlalchemy_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    app_database_url: str = field(default="")
+    redis_url: str = DEFAULT_REDIS_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    status_stale_after_seconds: int = 1800
+    token_issuer: str = "parkhub"
+    token_audience: str = "parkhub-api"
+    token_ttl_seconds: int = 3600
+    # Requests larger than this are refused before parsing (bulk imports of 10,000 spaces fit easily).
+    max_request_bytes: int = 25 * 1024 * 1024
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def app_role(self) -> str:
+        return user_name(self.app_database_url)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    app_database_url = os.environ.get("APP_DATABASE_URL") or with_user(database_url, APP_ROLE, APP_ROLE)
+    return Settings(
+        env=os.environ.get("PARKHUB_ENV", "development"),
+        database_url=database_url,
+        app_database_url=app_database_url,
+        redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+        host=os.environ.get("PARKHUB_HOST", "127.0.0.1"),
+        port=_env_int("PARKHUB_PORT", 8000),
+        db_pool_size=_env_int("PARKHUB_DB_POOL_SIZE", 20),
+        db_max_overflow=_env_int("PARKHUB_DB_MAX_OVERFLOW", 10),
+        status_stale_after_seconds=_env_int("PARKHUB_STATUS_STALE_AFTER_SECONDS", 1800),
+        token_issuer=os.environ.get("PARKHUB_TOKEN_ISSUER", "parkhub"),
+        token_audience=os.environ.get("PARKHUB_TOKEN_AUDIENCE", "parkhub-api"),
+        token_ttl_seconds=_env_int("PARKHUB_TOKEN_TTL_SECONDS", 3600),
+    )

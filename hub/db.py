@@ -1,0 +1,117 @@
+"""Engines, sessions and the per-transaction scope that row-level security reads.
+
+Every transaction the application opens starts with one `set_config(..., true)` call (transaction-local,
+never session-level SET), so a pooled connection can never leak one caller's scope into another's.
+A transaction that sets no scope sees no tenant rows: the policies compare against empty settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+import uuid as _uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from hub.config import Settings, get_settings, sqlalchemy_url
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def uuid_column(*, primary_key: bool = True) -> Mapped[_uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), primary_key=primary_key, server_default=text("gen_random_uuid()")
+    )
+
+
+def timestamp_now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+ScopeRole = Literal["anonymous", "driver", "operator", "city", "connector", "platform", "auth"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What row-level security lets one transaction see.
+
+    - operator / connector: rows of `tenant_id`
+    - driver: their own rows (`user_id`) and every tenant's public supply
+    - anonymous: every tenant's public supply
+    - city: reads across tenants
+    - platform: everything (platform administration, seeding)
+    - auth: the token endpoint's narrow view of OAuth clients
+    """
+
+    role: ScopeRole
+    tenant_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+
+
+PLATFORM = Scope("platform")
+ANONYMOUS = Scope("anonymous")
+
+SET_SCOPE_SQL = text(
+    "SELECT set_config('app.role', :role, true), set_config('app.tenant_id', :tenant_id, true), "
+    "set_config('app.user_id', :user_id, true)"
+)
+
+
+def scope_params(scope: Scope) -> dict[str, str]:
+    return {
+        "role": scope.role,
+        "tenant_id": str(scope.tenant_id) if scope.tenant_id else "",
+        "user_id": str(scope.user_id) if scope.user_id else "",
+    }
+
+
+def make_engine(url: str, settings: Settings | None = None, *, pool_size: int | None = None) -> AsyncEngine:
+    settings = settings or get_settings()
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=False,
+        # JIT planning costs more than it saves on our short indexed queries.
+        connect_args={"server_settings": {"jit": "off", "application_name": "parkhub"}},
+    )
+
+
+class Database:
+    """The application's database: an engine connected as the app role and scoped transactions."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Database:
+        settings = settings or get_settings()
+        return cls(make_engine(settings.app_database_url, settings))
+
+    @asynccontextmanager
+    async def transaction(self, scope: Scope) -> AsyncIterator[AsyncSession]:
+        """One transaction under `scope`: committed when the block succeeds, rolled back otherwise."""
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(SET_SCOPE_SQL, scope_params(scope))
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
