@@ -36,9 +36,7 @@ class Base(DeclarativeBase):
 
 
 def uuid_column(*, primary_key: bool = True) -> Mapped[_uuid.UUID]:
-    return mapped_column(
-        UUID(as_uuid=True), primary_key=primary_key, server_default=text("gen_random_uuid()")
-    )
+    return mapped_column(UUID(as_uuid=True), primary_key=primary_key, server_default=text("gen_random_uuid()"))
 
 
 def timestamp_now() -> Mapped[datetime]:

@@ -70,9 +70,7 @@ class OAuthClient(Base):
     __tablename__ = "oauth_clients"
     __table_args__ = (
         CheckConstraint(f"kind IN {CLIENT_KINDS}", name="kind_known"),
-        CheckConstraint(
-            "(kind IN ('operator', 'connector')) = (tenant_id IS NOT NULL)", name="tenant_iff_scoped"
-        ),
+        CheckConstraint("(kind IN ('operator', 'connector')) = (tenant_id IS NOT NULL)", name="tenant_iff_scoped"),
     )
 
     client_id: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -85,8 +85,7 @@ def tenant_public_supply(table: str) -> str:
 def driver_owned(table: str, owner_column: str = "driver_id") -> str:
     """Rows of one driver: visible to and changeable by that driver only (and the platform)."""
     return (
-        _enable(table)
-        + f"CREATE POLICY driver_own ON {table} USING ({ROLE} = 'driver' AND {owner_column} = {USER}) "
+        _enable(table) + f"CREATE POLICY driver_own ON {table} USING ({ROLE} = 'driver' AND {owner_column} = {USER}) "
         f"WITH CHECK ({ROLE} = 'driver' AND {owner_column} = {USER});\n" + _platform(table)
     )
 
