@@ -1,0 +1,279 @@
+"""Background jobs on arq: the worker's settings, the job registry, and `enqueue()`.
+
+A job is sent to Redis only after the transaction that asked for it commits, so a worker never picks up
+work for rows that were rolled back, and never runs before the rows it needs are visible:
+
+    async with db.transaction(scope) as session:
+        await service.do_something(session)      # calls enqueue(session, "apply_inbox_event", inbox_id)
+    await flush_jobs(session)                    # optional: wait until the jobs are in Redis
+
+`enqueue()` only records the job in `session.info`. SQLAlchemy's `after_commit` event then starts sending
+the recorded jobs on the running event loop; `after_rollback` discards them. `flush_jobs(session)` waits
+for that sending to finish and raises if Redis refused a job; callers that do not need to know may skip
+it (the DESIGN's inbox sweep re-enqueues anything a lost send leaves behind).
+
+Domains register their jobs with the `@job` decorator (or `register_cron`) in their own `tasks.py`, and
+list that module in `TASK_MODULES` below so the worker imports it before it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from arq import cron
+from arq.connections import ArqRedis, RedisSettings
+from arq.cron import CronJob
+from arq.worker import Function, Worker
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from hub.config import Settings, get_settings
+from hub.db import Database
+
+logger = logging.getLogger(__name__)
+
+JobContext = dict[str, Any]
+JobFunction = Callable[..., Awaitable[Any]]
+F = TypeVar("F", bound=JobFunction)
+
+# Modules whose import registers jobs with `@job` / `register_cron`; one line per domain, e.g.
+# "hub.supply.tasks". Imported by `load_task_modules()` before a worker starts or a job name is checked.
+TASK_MODULES: list[str] = []
+
+# The registry. WorkerSettings refers to these same list objects, so registrations made before a
+# worker is created are part of it.
+JOB_FUNCTIONS: list[JobFunction | Function] = []
+CRON_JOBS: list[CronJob] = []
+
+HEARTBEAT_KEY = "parkhub:worker:heartbeat"
+HEARTBEAT_INTERVAL_SECONDS = 30
+# Long enough to survive one missed beat, short enough that a dead worker's key disappears.
+HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_INTERVAL_SECONDS
+
+_PENDING_KEY = "parkhub.jobs.pending"
+_DISPATCH_KEY = "parkhub.jobs.dispatch"
+
+
+class UnknownJob(ValueError):
+    """`enqueue()` named a function no task module registered (usually a typo)."""
+
+
+class JobPoolNotSet(RuntimeError):
+    """`enqueue()` was called before the app or worker called `set_job_pool()`."""
+
+
+class JobDispatchError(RuntimeError):
+    """Redis refused jobs of a committed transaction; the rows are committed, the jobs were not sent."""
+
+    def __init__(self, failures: list[tuple[PendingJob, BaseException]]) -> None:
+        names = ", ".join(f"{pending.function}: {exc}" for pending, exc in failures)
+        super().__init__(f"{len(failures)} job(s) could not be sent to Redis after commit ({names})")
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    function: str
+    args: tuple[Any, ...]
+    job_id: str | None
+
+
+# --- registry -----------------------------------------------------------------------------------
+
+
+def job(function: F) -> F:
+    """Register a coroutine `async def name(ctx, *args)` as a job the worker runs."""
+    if function not in JOB_FUNCTIONS:
+        JOB_FUNCTIONS.append(function)
+    return function
+
+
+def register_cron(cron_job: CronJob) -> CronJob:
+    """Register a periodic job made with `arq.cron(...)`."""
+    if all(existing.name != cron_job.name for existing in CRON_JOBS):
+        CRON_JOBS.append(cron_job)
+    return cron_job
+
+
+def load_task_modules(modules: Iterable[str] | None = None) -> None:
+    for module in TASK_MODULES if modules is None else modules:
+        importlib.import_module(module)
+
+
+_known_names: tuple[int, int, frozenset[str]] = (-1, -1, frozenset())
+
+
+def registered_function_names() -> frozenset[str]:
+    """Names `enqueue()` accepts; recomputed only when the registry grew (enqueue is on hot paths)."""
+    global _known_names
+    load_task_modules()
+    functions_seen, crons_seen, names = _known_names
+    if (functions_seen, crons_seen) != (len(JOB_FUNCTIONS), len(CRON_JOBS)):
+        names = frozenset(
+            [getattr(function, "name", None) or function.__name__ for function in JOB_FUNCTIONS]
+            + [cron_job.name for cron_job in CRON_JOBS]
+        )
+        _known_names = (len(JOB_FUNCTIONS), len(CRON_JOBS), names)
+    return names
+
+
+# --- the pool ---------------------------------------------------------------------------------
+
+_job_pool: ArqRedis | None = None
+
+
+def set_job_pool(pool: ArqRedis | None) -> None:
+    """Called by the app's lifespan and the worker's start-up with their arq pool (None on shutdown)."""
+    global _job_pool
+    _job_pool = pool
+
+
+def get_job_pool() -> ArqRedis:
+    if _job_pool is None:
+        raise JobPoolNotSet("no job pool: the app or worker must call hub.jobs.set_job_pool(pool) at start-up")
+    return _job_pool
+
+
+# --- enqueue after commit -----------------------------------------------------------------------
+
+
+def enqueue(session: AsyncSession, function_name: str, *args: Any, job_id: str | None = None) -> None:
+    """Record a job to send to the worker once `session`'s transaction commits.
+
+    Raises UnknownJob or JobPoolNotSet at once, inside the transaction, so a mistake rolls the
+    transaction back instead of committing rows whose follow-up work can never run.
+    `job_id` makes the job unique in arq: a second job with the same id is not queued while the first
+    exists.
+    """
+    if function_name not in registered_function_names():
+        raise UnknownJob(f"no job named {function_name!r} is registered (see hub.jobs.TASK_MODULES)")
+    get_job_pool()
+    session.info.setdefault(_PENDING_KEY, []).append(PendingJob(function_name, args, job_id))
+
+
+async def flush_jobs(session: AsyncSession) -> None:
+    """Wait until the jobs of `session`'s committed transactions are in Redis.
+
+    A no-op when nothing was enqueued or the transaction rolled back. Raises JobDispatchError when Redis
+    refused some of them.
+    """
+    dispatches: list[asyncio.Task[list[tuple[PendingJob, BaseException]]]] = session.info.pop(_DISPATCH_KEY, [])
+    failures = [failure for task in dispatches for failure in await task]
+    if failures:
+        raise JobDispatchError(failures)
+
+
+# Dispatch tasks still running, kept referenced so the loop does not drop them half-way.
+_in_flight: set[asyncio.Task[Any]] = set()
+
+
+async def drain_dispatches() -> None:
+    """Wait for every send still in flight (call on shutdown, before closing the pool)."""
+    while _in_flight:
+        await asyncio.gather(*list(_in_flight), return_exceptions=True)
+
+
+async def _send(pool: ArqRedis, jobs: list[PendingJob]) -> list[tuple[PendingJob, BaseException]]:
+    failures: list[tuple[PendingJob, BaseException]] = []
+    for pending in jobs:
+        try:
+            await pool.enqueue_job(pending.function, *pending.args, _job_id=pending.job_id)
+        except Exception as exc:
+            logger.exception("could not send job %s after commit", pending.function)
+            failures.append((pending, exc))
+    return failures
+
+
+@event.listens_for(Session, "after_commit")
+def _send_after_commit(session: Session) -> None:
+    jobs: list[PendingJob] | None = session.info.pop(_PENDING_KEY, None)
+    if not jobs:
+        return
+    if _job_pool is None:
+        # Raising here would report a failure for a transaction that did commit; say it loudly instead.
+        logger.error("job pool was unset before commit; %d job(s) not sent: %s", len(jobs), jobs)
+        return
+    task = asyncio.get_running_loop().create_task(_send(_job_pool, jobs))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+    session.info.setdefault(_DISPATCH_KEY, []).append(task)
+
+
+@event.listens_for(Session, "after_rollback")
+def _discard_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+# --- jobs of the hub itself ---------------------------------------------------------------------
+
+
+async def worker_heartbeat(ctx: JobContext) -> float:
+    """Tell readiness checks a worker is alive: the current time (Unix seconds) under HEARTBEAT_KEY."""
+    now = time.time()
+    await ctx["redis"].set(HEARTBEAT_KEY, repr(now), ex=HEARTBEAT_TTL_SECONDS)
+    return now
+
+
+register_cron(cron(worker_heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10))
+
+
+# --- the worker ---------------------------------------------------------------------------------
+
+
+async def on_startup(ctx: JobContext) -> None:
+    ctx["db"] = Database.from_settings(get_settings())
+    # Jobs may enqueue follow-up jobs through the worker's own connection.
+    set_job_pool(ctx["redis"])
+
+
+async def on_shutdown(ctx: JobContext) -> None:
+    await drain_dispatches()
+    if _job_pool is ctx.get("redis"):
+        set_job_pool(None)
+    database: Database | None = ctx.pop("db", None)
+    if database is not None:
+        await database.dispose()
+
+
+def redis_settings(settings: Settings | None = None) -> RedisSettings:
+    return RedisSettings.from_dsn((settings or get_settings()).redis_url)
+
+
+class WorkerSettings:
+    """What `arq`'s Worker reads (`parkhub worker` runs it); the lists are the live registry."""
+
+    functions = JOB_FUNCTIONS
+    cron_jobs = CRON_JOBS
+    redis_settings = redis_settings()
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    max_jobs = 20
+    job_timeout = 300
+    keep_result = 3600
+    # On SIGTERM, let running jobs finish for a while before cancelling them.
+    job_completion_wait = 20
+
+
+def create_worker(settings: Settings | None = None, **overrides: Any) -> Worker:
+    """An arq Worker for the hub: task modules imported, Redis from `settings` (read now, not at import)."""
+    load_task_modules()
+    options: dict[str, Any] = {
+        key: value for key, value in vars(WorkerSettings).items() if not key.startswith("_") and key != "functions"
+    }
+    options["functions"] = list(JOB_FUNCTIONS)
+    # arq keeps the next run time on each CronJob; give each worker its own copies.
+    options["cron_jobs"] = [_fresh_cron(cron_job) for cron_job in CRON_JOBS]
+    options["redis_settings"] = redis_settings(settings)
+    options.update(overrides)
+    return Worker(**options)
+
+
+def _fresh_cron(cron_job: CronJob) -> CronJob:
+    return replace(cron_job, next_run=None)
