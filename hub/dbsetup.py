@@ -41,11 +41,8 @@ async def ensure_database(settings: Settings, *, fresh: bool = False) -> bool:
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists and fresh:
-            await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                name,
-            )
-            await conn.execute(f"DROP DATABASE {_quote_ident(name)}")
+            # FORCE ends other sessions on it (a stale test run, an open psql) instead of failing.
+            await conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
             exists = False
         if not exists:
             await conn.execute(f"CREATE DATABASE {_quote_ident(name)}")

@@ -1,0 +1,300 @@
+"""All SQL of the supply domain. Every function filters by tenant explicitly when given one; row-level
+security is the second wall behind these filters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Select, and_, func, insert, literal_column, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from geo import sql as geo_sql
+from hub.supply.models import Facility, Lane, Space
+
+facilities = Facility.__table__
+lanes = Lane.__table__
+spaces = Space.__table__
+
+Row = Mapping[str, Any]
+
+# Geometry columns are returned as WKB bytes; GraphQL converts them to GeoJSON only when asked for.
+FACILITY_COLUMNS = [
+    c if c.name not in ("geom", "entrances") else func.ST_AsBinary(c).label(c.name) for c in facilities.columns
+]
+LANE_COLUMNS = [c if c.name != "location" else func.ST_AsBinary(c).label(c.name) for c in lanes.columns]
+SPACE_COLUMNS = [c if c.name not in ("geom", "location") else func.ST_AsBinary(c).label(c.name) for c in spaces.columns]
+
+# Find-a-space. One statement: the nearest live spaces within the radius (KNN on the geography GiST
+# index), each with its facility and operator joined, so a search costs one round trip. KNN orders by sphere
+# distance; the final order is by spheroid distance (what ST_Distance reports), so the inner query takes a
+# margin of extra candidates before re-ordering. Positional parameters let asyncpg run the identical
+# text directly (the benchmark's baseline):
+#   $1 lon, $2 lat, $3 radius metres, $4 limit, $5 vacant only, $6 confirmed after (stale cut-off),
+#   $7 EV charger (null = any), $8 accessible (null = any), $9 facility kind (null = any)
+SPACES_NEAR_SQL = """
+SELECT s.tenant_id, s.id, s.facility_id, s.facility_kind, s.code, ST_AsBinary(s.geom) AS geom,
+       ST_AsBinary(s.location) AS location, s.level, s.ev_charger, s.accessible, s.size_class, s.covered,
+       s.shared, s.status, s.status_confirmed_at, s.created_at, s.updated_at, s.retired_at,
+       ST_Distance(s.location, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography) AS distance_m,
+       f.id AS f_id, f.tenant_id AS f_tenant_id, f.kind AS f_kind, f.name AS f_name, f.code AS f_code,
+       ST_AsBinary(f.geom) AS f_geom, f.time_zone AS f_time_zone, f.address AS f_address,
+       f.capacity AS f_capacity, f.levels AS f_levels, f.opening_hours AS f_opening_hours,
+       f.max_vehicle_height_cm AS f_max_vehicle_height_cm, ST_AsBinary(f.entrances) AS f_entrances,
+       f.street_name AS f_street_name, f.side AS f_side, f.parking_angle AS f_parking_angle,
+       f.created_at AS f_created_at, f.updated_at AS f_updated_at, f.retired_at AS f_retired_at,
+       t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.time_zone AS t_time_zone, t.currency AS t_currency,
+       t.platform_fee_bps AS t_platform_fee_bps, ST_AsBinary(t.service_area) AS t_service_area,
+       t.created_at AS t_created_at, t.updated_at AS t_updated_at
+FROM (
+    SELECT * FROM spaces
+    WHERE retired_at IS NULL
+      AND ST_DWithin(location, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography, $3)
+      AND ($5::boolean IS NOT TRUE OR (status = 'vacant' AND status_confirmed_at >= $6))
+      AND ($7::boolean IS NULL OR ev_charger = $7)
+      AND ($8::boolean IS NULL OR accessible = $8)
+      AND ($9::text IS NULL OR facility_kind = $9)
+      AND ($10::uuid IS NULL OR tenant_id = $10)
+    ORDER BY location <-> ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography
+    LIMIT $4 + 16
+) s
+JOIN facilities f ON f.tenant_id = s.tenant_id AND f.id = s.facility_id
+JOIN tenants t ON t.id = s.tenant_id
+ORDER BY distance_m, s.id
+LIMIT $4
+"""
+
+
+def _near_args(
+    lon: float,
+    lat: float,
+    radius_m: float,
+    first: int,
+    vacant_only: bool,
+    confirmed_after: datetime | None,
+    ev_charger: bool | None,
+    accessible: bool | None,
+    facility_kind: str | None,
+    tenant_id: uuid.UUID | None,
+) -> tuple:
+    return (lon, lat, radius_m, first, vacant_only, confirmed_after, ev_charger, accessible, facility_kind, tenant_id)
+
+
+async def spaces_near(session: AsyncSession, **criteria: Any) -> Sequence[Row]:
+    """Nearest live spaces; see SPACES_NEAR_SQL. Criteria are the keyword arguments of `_near_args`."""
+    result = await (await session.connection()).exec_driver_sql(SPACES_NEAR_SQL, _near_args(**criteria))
+    return result.mappings().all()
+
+
+async def spaces_near_direct(
+    conn: asyncpg.Connection, *, lon: float, lat: float, radius_m: float, first: int, **criteria: Any
+) -> list[asyncpg.Record]:
+    """The identical search through a bare asyncpg connection (the benchmark's baseline)."""
+    defaults: dict[str, Any] = {
+        "vacant_only": False,
+        "confirmed_after": None,
+        "ev_charger": None,
+        "accessible": None,
+        "facility_kind": None,
+        "tenant_id": None,
+    }
+    defaults.update(criteria)
+    return await conn.fetch(SPACES_NEAR_SQL, *_near_args(lon, lat, radius_m, first, **defaults))
+
+
+# ---------------------------------------------------------------------------------------------- reads
+
+
+def _tenant_filter(table: Any, tenant_id: uuid.UUID | None) -> ColumnElement[bool]:
+    return table.c.tenant_id == tenant_id if tenant_id is not None else literal_column("true")
+
+
+def _live(table: Any, include_retired: bool) -> ColumnElement[bool]:
+    return literal_column("true") if include_retired else table.c.retired_at.is_(None)
+
+
+async def facilities_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
+    stmt = select(*FACILITY_COLUMNS).where(facilities.c.id.in_(ids), _tenant_filter(facilities, tenant_id))
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def spaces_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
+    stmt = select(*SPACE_COLUMNS).where(spaces.c.id.in_(ids), _tenant_filter(spaces, tenant_id))
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def lanes_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
+    stmt = select(*LANE_COLUMNS).where(lanes.c.id.in_(ids), _tenant_filter(lanes, tenant_id))
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def lanes_of_facilities(
+    session: AsyncSession, facility_ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None
+) -> list[Row]:
+    stmt = (
+        select(*LANE_COLUMNS)
+        .where(lanes.c.facility_id.in_(facility_ids), lanes.c.retired_at.is_(None), _tenant_filter(lanes, tenant_id))
+        .order_by(lanes.c.name)
+    )
+    return list((await session.execute(stmt)).mappings().all())
+
+
+def _keyset(stmt: Select, sort: ColumnElement, table: Any, after: tuple[str, uuid.UUID] | None, first: int) -> Select:
+    if after is not None:
+        stmt = stmt.where(tuple_(sort, table.c.id) > tuple_(literal_column(":_k0"), literal_column(":_k1")))
+        stmt = stmt.params(_k0=after[0], _k1=after[1])
+    return stmt.order_by(sort, table.c.id).limit(first + 1)
+
+
+async def facilities_page(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID | None,
+    first: int,
+    after: tuple[str, uuid.UUID] | None = None,
+    kind: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    within: Any = None,
+    include_retired: bool = False,
+) -> list[Row]:
+    """One page of facilities by name, plus one row more when a next page exists."""
+    stmt = select(*FACILITY_COLUMNS).where(_tenant_filter(facilities, tenant_id), _live(facilities, include_retired))
+    if kind is not None:
+        stmt = stmt.where(facilities.c.kind == kind)
+    if bbox is not None:
+        stmt = stmt.where(geo_sql.in_bbox(facilities.c.geom, *bbox))
+    if within is not None:
+        stmt = stmt.where(geo_sql.in_polygon(facilities.c.geom, within))
+    stmt = _keyset(stmt, facilities.c.name, facilities, after, first)
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def spaces_page(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID | None,
+    first: int,
+    after: tuple[str, uuid.UUID] | None = None,
+    facility_ids: Sequence[uuid.UUID] | None = None,
+    code: str | None = None,
+    include_retired: bool = False,
+) -> list[Row]:
+    """One page of spaces by code, plus one row more when a next page exists."""
+    stmt = select(*SPACE_COLUMNS).where(_tenant_filter(spaces, tenant_id), _live(spaces, include_retired))
+    if facility_ids is not None:
+        stmt = stmt.where(spaces.c.facility_id.in_(facility_ids))
+    if code is not None:
+        stmt = stmt.where(spaces.c.code == code)
+    stmt = _keyset(stmt, spaces.c.code, spaces, after, first)
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def live_codes_taken(session: AsyncSession, tenant_id: uuid.UUID, codes: Sequence[str]) -> list[str]:
+    stmt = select(spaces.c.code).where(
+        spaces.c.tenant_id == tenant_id, spaces.c.code.in_(codes), spaces.c.retired_at.is_(None)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def facility_code_taken(
+    session: AsyncSession, tenant_id: uuid.UUID, code: str, except_id: uuid.UUID | None = None
+) -> bool:
+    stmt = select(facilities.c.id).where(
+        facilities.c.tenant_id == tenant_id, facilities.c.code == code, facilities.c.retired_at.is_(None)
+    )
+    if except_id is not None:
+        stmt = stmt.where(facilities.c.id != except_id)
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
+# -------------------------------------------------------------------------------------------- writes
+
+
+async def insert_rows(session: AsyncSession, table_name: str, rows: list[dict[str, Any]]) -> list[Row]:
+    table, columns = {
+        "facilities": (facilities, FACILITY_COLUMNS),
+        "lanes": (lanes, LANE_COLUMNS),
+        "spaces": (spaces, SPACE_COLUMNS),
+    }[table_name]
+    if not rows:
+        return []
+    result = await session.execute(insert(table).returning(*columns, sort_by_parameter_order=True), rows)
+    return list(result.mappings().all())
+
+
+async def update_row(
+    session: AsyncSession, table_name: str, tenant_id: uuid.UUID, row_id: uuid.UUID, values: dict[str, Any]
+) -> Row | None:
+    table, columns = {
+        "facilities": (facilities, FACILITY_COLUMNS),
+        "lanes": (lanes, LANE_COLUMNS),
+        "spaces": (spaces, SPACE_COLUMNS),
+    }[table_name]
+    stmt = (
+        update(table)
+        .where(table.c.tenant_id == tenant_id, table.c.id == row_id, table.c.retired_at.is_(None))
+        .values(**values, updated_at=func.now())
+        .returning(*columns)
+    )
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def retire_facility_children(
+    session: AsyncSession, tenant_id: uuid.UUID, facility_id: uuid.UUID, at: datetime
+) -> None:
+    for table in (lanes, spaces):
+        await session.execute(
+            update(table)
+            .where(table.c.tenant_id == tenant_id, table.c.facility_id == facility_id, table.c.retired_at.is_(None))
+            .values(retired_at=at, updated_at=at)
+        )
+
+
+# ----------------------------------------------------------------------------------------- occupancy
+
+
+def _occupancy_columns(confirmed_after: datetime) -> list[ColumnElement]:
+    fresh = spaces.c.status_confirmed_at >= confirmed_after
+    return [
+        func.count().label("total"),
+        func.count().filter(and_(spaces.c.status == "vacant", fresh)).label("vacant"),
+        func.count().filter(and_(spaces.c.status == "occupied", fresh)).label("occupied"),
+        func.count().filter(spaces.c.status == "reserved").label("reserved"),
+        func.count().filter(spaces.c.status == "out_of_service").label("out_of_service"),
+    ]
+
+
+async def occupancy_by_facility(
+    session: AsyncSession, facility_ids: Sequence[uuid.UUID], confirmed_after: datetime, tenant_id: uuid.UUID | None
+) -> list[Row]:
+    stmt = (
+        select(spaces.c.facility_id, *_occupancy_columns(confirmed_after))
+        .where(spaces.c.facility_id.in_(facility_ids), spaces.c.retired_at.is_(None), _tenant_filter(spaces, tenant_id))
+        .group_by(spaces.c.facility_id)
+    )
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def occupancy_by_tenant(
+    session: AsyncSession, confirmed_after: datetime, tenant_id: uuid.UUID | None
+) -> list[Row]:
+    stmt = (
+        select(spaces.c.tenant_id, *_occupancy_columns(confirmed_after))
+        .where(spaces.c.retired_at.is_(None), _tenant_filter(spaces, tenant_id))
+        .group_by(spaces.c.tenant_id)
+        .order_by(spaces.c.tenant_id)
+    )
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def occupancy_in_area(
+    session: AsyncSession, area: Any, confirmed_after: datetime, tenant_id: uuid.UUID | None
+) -> Row:
+    stmt = select(*_occupancy_columns(confirmed_after)).where(
+        spaces.c.retired_at.is_(None), geo_sql.covers_point(area, spaces.c.location), _tenant_filter(spaces, tenant_id)
+    )
+    return (await session.execute(stmt)).mappings().one()

@@ -1,0 +1,47 @@
+"""The GraphQL schema: per-domain queries and mutations merged, Relay nodes, and the security limits."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+
+from schema.drivers.operations import DriverMutation, DriverQuery
+from schema.drivers.types import Vehicle
+from schema.errors import TypedErrors
+from schema.supply.mutations import SupplyMutation
+from schema.supply.queries import SupplyQuery
+from schema.supply.types import Facility, Lane, Space
+from schema.tenants.operations import TenantMutation, TenantQuery
+from schema.tenants.types import Operator
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2_000
+CACHE_SIZE = 512
+
+
+@strawberry.type
+class Query(SupplyQuery, TenantQuery, DriverQuery):
+    node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
+    nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
+
+
+@strawberry.type
+class Mutation(SupplyMutation, TenantMutation, DriverMutation):
+    pass
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Facility, Lane, Space, Operator, Vehicle],
+    extensions=[
+        TypedErrors,
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ParserCache(maxsize=CACHE_SIZE),
+        ValidationCache(maxsize=CACHE_SIZE),
+    ],
+)
