@@ -241,3 +241,14 @@ async def test_clients_are_invisible_outside_the_auth_and_their_tenants_scopes(d
             assert await service.authenticate_client(session, client.client_id, secret) is None
     async with db.transaction(Scope("operator", tenant_id=tenant_id)) as session:
         assert await repository.find_client(session, client.client_id) is not None
+
+
+async def test_tenants_by_ids_returns_the_known_ones_in_one_batch(db: Database) -> None:
+    first, second = await _make_tenant(db), await _make_tenant(db)
+    async with db.transaction(Scope("anonymous")) as session:
+        found = await service.tenants_by_ids(session, [first, uuid.uuid4(), second, first])
+        assert await service.tenants_by_ids(session, []) == []
+    assert sorted(t.id for t in found) == sorted([first, second])
+    async with db.sessionmaker() as session, session.begin():
+        # No scope set: row-level security hides every tenant.
+        assert await service.tenants_by_ids(session, [first]) == []
