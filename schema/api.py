@@ -5,10 +5,12 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 
 from schema.drivers.operations import DriverMutation, DriverQuery
 from schema.drivers.types import Vehicle
 from schema.errors import TypedErrors
+from schema.scalars import SCALAR_MAP
 from schema.supply.mutations import SupplyMutation
 from schema.supply.queries import SupplyQuery
 from schema.supply.types import Facility, Lane, Space
@@ -38,10 +40,12 @@ schema = strawberry.Schema(
     types=[Facility, Lane, Space, Operator, Vehicle],
     extensions=[
         TypedErrors,
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        ParserCache(maxsize=CACHE_SIZE),
-        ValidationCache(maxsize=CACHE_SIZE),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        # Fresh extension objects per request; the LRU caches behind them are module-level and shared.
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
     ],
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
 )

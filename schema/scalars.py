@@ -1,4 +1,6 @@
-"""Scalars: GeoJSON geometry (RFC 7946, lon/lat) in and out; free-form JSON."""
+"""Scalars: GeoJSON geometry (RFC 7946, lon/lat) in and out; free-form JSON.
+
+The NewTypes are what types and inputs annotate; SCALAR_MAP tells the schema how to read and write them."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ import json
 from typing import Any, NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+GeoJSON = NewType("GeoJSON", object)
+JSON = NewType("JSON", object)
 
 
 def _parse_geojson(value: Any) -> Any:
@@ -18,16 +24,14 @@ def _parse_geojson(value: Any) -> Any:
     return value
 
 
-GeoJSON = strawberry.scalar(
-    NewType("GeoJSON", object),
-    description="A GeoJSON geometry object (RFC 7946): positions are [longitude, latitude] in WGS 84.",
-    serialize=lambda value: value,
-    parse_value=_parse_geojson,
-)
-
-JSON = strawberry.scalar(
-    NewType("JSON", object),
-    description="Arbitrary JSON.",
-    serialize=lambda value: value,
-    parse_value=lambda value: value,
-)
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    GeoJSON: strawberry.scalar(
+        name="GeoJSON",
+        description="A GeoJSON geometry object (RFC 7946): positions are [longitude, latitude] in WGS 84.",
+        serialize=lambda value: value,
+        parse_value=_parse_geojson,
+    ),
+    JSON: strawberry.scalar(
+        name="JSON", description="Arbitrary JSON.", serialize=lambda value: value, parse_value=lambda value: value
+    ),
+}

@@ -295,6 +295,8 @@ async def occupancy_in_area(
     session: AsyncSession, area: Any, confirmed_after: datetime, tenant_id: uuid.UUID | None
 ) -> Row:
     stmt = select(*_occupancy_columns(confirmed_after)).where(
-        spaces.c.retired_at.is_(None), geo_sql.covers_point(area, spaces.c.location), _tenant_filter(spaces, tenant_id)
+        spaces.c.retired_at.is_(None),
+        func.ST_Covers(func.geography(geo_sql.shape_param(area)), spaces.c.location),
+        _tenant_filter(spaces, tenant_id),
     )
     return (await session.execute(stmt)).mappings().one()

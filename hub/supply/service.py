@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shapely.geometry import MultiPoint
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,7 +128,7 @@ async def lanes_of_facilities(
 
 async def facilities_page(session: AsyncSession, principal: Principal, **criteria: Any) -> list[repository.Row]:
     if criteria.get("bbox") is not None:
-        geo.check_bbox(*criteria["bbox"], field="bbox")
+        geo.validate_bbox(*criteria["bbox"], field="bbox")
     if criteria.get("within") is not None:
         criteria["within"] = geo.validate_geometry(
             criteria["within"], allowed=("Polygon", "MultiPolygon"), field="within", service_area=None
@@ -225,6 +226,10 @@ async def _service_area(session: AsyncSession, tenant_id: uuid.UUID) -> BaseGeom
     return geo.from_db(tenant.service_area)
 
 
+def _as_multipoint(shape: BaseGeometry) -> BaseGeometry:
+    return MultiPoint([shape]) if shape.geom_type == "Point" else shape
+
+
 def _geometry(value: Any, allowed: Sequence[str], field: str, area: BaseGeometry) -> BaseGeometry:
     return geo.validate_geometry(value, allowed=allowed, field=field, service_area=area)
 
@@ -259,7 +264,7 @@ def _facility_row(
     row["geom"] = geo.to_db(_geometry(item.get("geometry"), rules.GEOMETRY_TYPES[kind], f"{prefix}.geometry", area))
     if item.get("entrances") is not None:
         entrances = _geometry(item["entrances"], rules.GEOMETRY_TYPES["entrances"], f"{prefix}.entrances", area)
-        row["entrances"] = geo.to_db(geo.as_multipoint(entrances))
+        row["entrances"] = geo.to_db(_as_multipoint(entrances))
     return row
 
 
@@ -313,7 +318,7 @@ async def update_facility(
             None
             if entrances is None
             else geo.to_db(
-                geo.as_multipoint(_geometry(entrances, rules.GEOMETRY_TYPES["entrances"], "input.entrances", area))
+                _as_multipoint(_geometry(entrances, rules.GEOMETRY_TYPES["entrances"], "input.entrances", area))
             )
         )
     if values.get("code") and await repository.facility_code_taken(session, tenant_id, values["code"], facility_id):

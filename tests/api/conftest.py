@@ -18,7 +18,9 @@ from tenants import service as tenants_service
 
 SHENZHEN_LOT = {
     "type": "Polygon",
-    "coordinates": [[[114.0500, 22.5400], [114.0510, 22.5400], [114.0510, 22.5410], [114.0500, 22.5410], [114.0500, 22.5400]]],
+    "coordinates": [
+        [[114.0500, 22.5400], [114.0510, 22.5400], [114.0510, 22.5410], [114.0500, 22.5410], [114.0500, 22.5400]]
+    ],
 }
 
 
@@ -48,7 +50,9 @@ class Caller:
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -20,7 +20,12 @@ async def test_operator_builds_a_lot_and_a_driver_finds_it(callers: Callers) -> 
     lot = (await admin.data(CREATE_LOT, {"input": {"name": "Smoke Lot", "geometry": SHENZHEN_LOT}}))["createLot"]
     assert lot["kind"] == "LOT"
     spaces = [
-        {"facilityId": lot["id"], "code": f"SM-{i}", "geometry": {"type": "Point", "coordinates": [114.0502 + i * 0.0001, 22.5405]}, "status": "VACANT"}
+        {
+            "facilityId": lot["id"],
+            "code": f"SM-{i}",
+            "geometry": {"type": "Point", "coordinates": [114.0502 + i * 0.0001, 22.5405]},
+            "status": "VACANT",
+        }
         for i in range(3)
     ]
     created = (await admin.data(CREATE_SPACES, {"input": spaces}))["createSpaces"]
