@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from hub.errors import DomainError
 from schema.drivers.operations import DriverMutation, DriverQuery
 from schema.drivers.types import Vehicle
 from schema.errors import TypedErrors
@@ -16,6 +21,8 @@ from schema.supply.queries import SupplyQuery
 from schema.supply.types import Facility, Lane, Space
 from schema.tenants.operations import TenantMutation, TenantQuery
 from schema.tenants.types import Operator
+
+logger = logging.getLogger("parkhub.graphql")
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -34,7 +41,15 @@ class Mutation(SupplyMutation, TenantMutation, DriverMutation):
     pass
 
 
-schema = strawberry.Schema(
+class ParkHubSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Typed domain errors and bad requests are the caller's business; only unexpected ones are logged.
+        for error in errors:
+            if error.original_error is not None and not isinstance(error.original_error, DomainError | GraphQLError):
+                logger.error("unexpected error at %s", error.path, exc_info=error.original_error)
+
+
+schema = ParkHubSchema(
     query=Query,
     mutation=Mutation,
     types=[Facility, Lane, Space, Operator, Vehicle],

@@ -30,7 +30,6 @@ def typed_error(error: GraphQLError) -> GraphQLError:
         )
     if isinstance(original, GraphQLError):
         return typed_error(original)
-    logger.error("unexpected error in %s", error.path, exc_info=original)
     return GraphQLError(
         "Internal server error.", nodes=error.nodes, path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"}
     )

@@ -207,10 +207,18 @@ class Problems:
         if not self.items:
             return
         first = self.items[0]
-        more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
+        if len(self.items) == 1:
+            # One problem: its own code and field at the top, as a single-item call would give.
+            details = {key: value for key, value in first.items() if key not in ("code", "message")}
+            raise InvalidInput(
+                f"{what} rejected, nothing was written: {first['message']}",
+                code=first["code"],
+                problems=self.items,
+                **details,
+            )
         raise InvalidInput(
-            f"{what} rejected, nothing was written: {first['message']}{more}",
-            code=first["code"] if len(self.items) == 1 else "INVALID_INPUT",
+            f"{what} rejected, nothing was written: {first['message']} (and {len(self.items) - 1} more)",
+            code="INVALID_INPUT",
             problems=self.items,
         )
 
