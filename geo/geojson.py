@@ -74,8 +74,11 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         shown = value if len(value) <= 24 else value[:21] + "..."
         return f"a string ({shown!r})"
-    if isinstance(value, int | float):
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) < 10**15):
         return f"a number ({value})"
+    if isinstance(value, int):
+        # Printing a huge integer is slow and, past 4300 digits, an error of its own.
+        return "a number (an integer too large)"
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list | tuple):
@@ -245,7 +248,8 @@ class _Parser:
         return gtype
 
     def check_crs(self, crs: Any) -> None:
-        name = crs.get("properties", {}).get("name") if isinstance(crs, dict) else None
+        properties = crs.get("properties") if isinstance(crs, dict) else None
+        name = properties.get("name") if isinstance(properties, dict) else None
         if not isinstance(name, str) or name not in _WGS84_CRS_NAMES:
             raise self.invalid(
                 "crs",
@@ -274,6 +278,9 @@ def _load(value: Any, field: str) -> Any:
         raise InvalidGeoJSON(
             f"{field} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field=field
         ) from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits while decoding.
+        raise InvalidGeoJSON(f"{field} holds a number too long to read", field=field) from None
     except RecursionError:
         raise InvalidGeoJSON(f"{field} is JSON nested too deeply to be a geometry", field=field) from None
 

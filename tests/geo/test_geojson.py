@@ -176,6 +176,10 @@ def test_too_many_vertices() -> None:
             {"type": "Point", "coordinates": [114.05, 22.54], "crs": {"properties": {"name": "EPSG:3857"}}},
             "other than WGS 84",
         ),
+        ({"type": "Point", "coordinates": [114.05, 22.54], "crs": {"properties": []}}, "other than WGS 84"),
+        ('{"type": "Point", "coordinates": [1' + "0" * 5000 + ", 22.54]}", "number too long"),
+        ({"type": 10**5000}, "must be a string, got a number (an integer too large)"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ],
 )
 def test_malformed_geojson(value: Any, expected_words: str) -> None:
