@@ -20,6 +20,8 @@ def typed_error(error: GraphQLError) -> GraphQLError:
         return GraphQLError(
             original.message, nodes=error.nodes, path=error.path, original_error=None, extensions=original.extensions()
         )
+    if original is None and (error.extensions or {}).get("code"):
+        return error
     if original is None:
         # Syntax and validation errors (and the security limits) are about the request itself.
         code = (error.extensions or {}).get("code") or (

@@ -10,11 +10,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from hub.auth import AuthError, authenticate
 from hub.principal import Principal
 from schema.api import schema
 from schema.context import Context
+from schema.errors import typed_error
 
 
 class _StrawberryApp(GraphQL[Context, None]):
@@ -22,6 +25,12 @@ class _StrawberryApp(GraphQL[Context, None]):
         state = request.app.state
         principal: Principal = request.scope["parkhub.principal"]
         return Context(request=request, principal=principal, db=state.db, settings=state.settings)
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Parse errors end the operation before the schema's extensions see a result; type them here.
+        if result.errors:
+            result.errors = [typed_error(error) for error in result.errors]
+        return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
