@@ -44,6 +44,9 @@ KEY_REFRESH_SECONDS = 60.0
 UNKNOWN_KID_RELOAD_SECONDS = 5.0
 # Longer than any token we issue; guards the parser against absurd input.
 MAX_TOKEN_LENGTH = 8192
+# Clients reuse one token for its whole life: remembering recently verified tokens spares the signature
+# check (most of the cost) on all but the first request. Bounded so made-up tokens cannot grow it.
+VERIFIED_CACHE_SIZE = 4096
 
 # Reasons a token is refused; they reach the client as `error_description`.
 TOKEN_EXPIRED = "token expired"
@@ -98,6 +101,14 @@ class _Key:
         return self.not_after is None or now < self.not_after
 
 
+class _ParsedPublicKey(ECKey):
+    """A public EC key parsed once. authlib's ECKey asks a public-only key for its private half on every
+    verification and, finding none, re-parses the public key from its JWK each time."""
+
+    def get_private_key(self) -> None:
+        return None
+
+
 def generate_signing_key() -> tuple[str, dict[str, Any], dict[str, Any]]:
     """A fresh P-256 key: (kid, private JWK, public JWK). The kid is the RFC 7638 thumbprint."""
     key = JsonWebKey.generate_key("EC", CURVE, is_private=True)
@@ -108,10 +119,10 @@ def generate_signing_key() -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 def _import_key(key: SigningKey) -> _Key:
     signer = ECKey.import_key(dict(key.private_jwk))
-    verifier = ECKey.import_key(dict(key.public_jwk))
-    # Parse the raw key material now, once, rather than on the first request that needs it.
+    verifier = _ParsedPublicKey.import_key(dict(key.public_jwk))
+    # Parse the raw key material now, once, rather than on every request.
     signer.get_private_key()
-    verifier.get_public_key()
+    verifier.load_raw_key()
     public_jwk = {k: v for k, v in key.public_jwk.items() if k in ("kty", "crv", "x", "y", "kid", "alg", "use")}
     return _Key(
         kid=key.kid,
@@ -144,6 +155,8 @@ class KeyStore:
         self._loaded_at = float("-inf")
         self._unknown_kid_reloaded_at = float("-inf")
         self._lock = asyncio.Lock()
+        # token -> (claims, kid) of tokens whose signature checked out against a key still in `_keys`.
+        self._verified: dict[str, tuple[dict[str, Any], str]] = {}
 
     # Loading ------------------------------------------------------------------------------------------------
 
@@ -154,6 +167,7 @@ class KeyStore:
             rows = await repository.list_published_signing_keys(session)
             imported = [_import_key(row) for row in rows]
         self._keys = {key.kid: key for key in imported}
+        self._verified = {}
         # Rows come newest first: the first that may sign does.
         self._signing = next((key for key in imported if key.can_sign), None)
         self._loaded_at = time.monotonic()
@@ -202,11 +216,23 @@ class KeyStore:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise AuthError(MALFORMED)
         now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            claims, kid = remembered
+            key = self._keys.get(kid)
+            if key is not None and key.published(now):
+                # The signature was checked; expiry and the rest depend on the time, so check them again.
+                self._check_claims(claims, now)
+                return dict(claims)
+
+        used_kids: list[str] = []
 
         def key_for(header: Mapping[str, Any], _payload: Any) -> ECKey:
-            key = self._keys.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
+            kid = header.get("kid")
+            key = self._keys.get(kid) if isinstance(kid, str) else None
             if key is None or not key.published(now):
                 raise AuthError(UNKNOWN_KEY)
+            used_kids.append(key.kid)
             return key.verifier
 
         try:
@@ -220,7 +246,14 @@ class KeyStore:
         except (DecodeError, JoseError, ValueError, TypeError) as exc:
             raise AuthError(MALFORMED) from exc
         self._check_claims(claims, now)
+        self._remember(token, claims, used_kids[0])
         return claims
+
+    def _remember(self, token: str, claims: dict[str, Any], kid: str) -> None:
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            # Forget the oldest entry (dicts keep insertion order).
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (dict(claims), kid)
 
     async def verify_async(self, token: str) -> dict[str, Any]:
         """`verify`, but a token signed by a key this process has not seen yet triggers one reload of the

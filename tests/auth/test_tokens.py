@@ -237,25 +237,45 @@ async def test_unknown_kid_reloads_are_rate_limited(db: Database, owner_db: Data
     assert caught.value.reason == auth.UNKNOWN_KEY
 
 
-async def test_keys_past_not_after_are_neither_published_nor_accepted(
+async def test_a_key_past_not_after_is_withdrawn_even_for_tokens_already_verified(
     db: Database, owner_db: Database, keystore: KeyStore, settings: Settings
 ) -> None:
+    # A retired key of our own (it never signs), so no other test's tokens depend on it.
     kid, private_jwk, public_jwk = auth.generate_signing_key()
+    retired = datetime.now(UTC) - timedelta(minutes=1)
+
+    async def publish_until(moment: datetime) -> None:
+        async with owner_db.transaction(PLATFORM) as session:
+            statement = update(SigningKey).where(SigningKey.kid == kid).values(retired_at=retired, not_after=moment)
+            await session.execute(statement)
+
     async with owner_db.transaction(PLATFORM) as session:
         await repository.insert_signing_key(
             session, kid=kid, algorithm="ES256", private_jwk=private_jwk, public_jwk=public_jwk
         )
-        past = datetime.now(UTC) - timedelta(minutes=1)
-        await session.execute(update(SigningKey).where(SigningKey.kid == kid).values(retired_at=past, not_after=past))
+    await publish_until(datetime.now(UTC) + timedelta(hours=1))
     store = KeyStore(settings)
     await store.load(db)
-    assert kid not in [key["kid"] for key in store.jwks()["keys"]]
     assert store.signing_kid != kid
-    payload = {"iss": settings.token_issuer, "aud": settings.token_audience, "exp": int(time.time()) + 60}
+    assert kid in [key["kid"] for key in store.jwks()["keys"]]
+    payload = {"iss": settings.token_issuer, "aud": settings.token_audience, "exp": int(time.time()) + 600}
     token = JsonWebToken(["ES256"]).encode({"alg": "ES256", "kid": kid}, payload | _operator_claims(), private_jwk)
+    assert store.verify(token.decode()) == store.verify(token.decode())  # the second answer is remembered
+
+    await publish_until(datetime.now(UTC) - timedelta(seconds=1))
+    await store.reload()
+    assert kid not in [key["kid"] for key in store.jwks()["keys"]]
     with pytest.raises(AuthError) as caught:
         await store.verify_async(token.decode())
     assert caught.value.reason == auth.UNKNOWN_KEY
+
+
+async def test_a_remembered_token_still_expires(keystore: KeyStore) -> None:
+    token = keystore.sign(_operator_claims() | {"exp": int(time.time()) - 600})
+    keystore.leeway_seconds = 3600  # generous enough to accept, and so remember, the token
+    assert keystore.verify(token)["kind"] == "operator"
+    keystore.leeway_seconds = 0
+    assert _refusal(keystore, token) == auth.TOKEN_EXPIRED
 
 
 async def test_ensure_signing_key_creates_only_when_none_can_sign(owner_db: Database) -> None:
