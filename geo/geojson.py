@@ -82,7 +82,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list | tuple):
-        return f"an array of {len(value)}"
+        return f"an array of {len(value)} item(s)"
     return type(value).__name__
 
 
@@ -123,11 +123,10 @@ class _Parser:
     def position(self, raw: Any, path: str) -> tuple[float, float]:
         items = self.array(raw, path, "a position [longitude, latitude]")
         if len(items) < 2:
-            raise self.invalid(path, f"must be a position [longitude, latitude], got {len(items)} number(s)")
+            raise self.invalid(path, f"must be a position [longitude, latitude], got {len(items)} item(s)")
         if len(items) > 3:
-            raise self.invalid(
-                path, f"must be a position [longitude, latitude] or [longitude, latitude, altitude], got {len(items)}"
-            )
+            wanted = "[longitude, latitude] or [longitude, latitude, altitude]"
+            raise self.invalid(path, f"must be {wanted}, got {len(items)} items")
         lon = self.number(items[0], f"{path}[0]", "longitude")
         lat = self.number(items[1], f"{path}[1]", "latitude")
         if len(items) == 3:
