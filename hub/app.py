@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await jobs.drain_dispatches()  # jobs committed just before shutdown still reach Redis
             jobs.set_job_pool(None)
             await pool.aclose()
             await redis.aclose()

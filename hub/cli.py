@@ -417,10 +417,15 @@ def schema_export(
 
 
 # --- other command groups -----------------------------------------------------------------------
-# Each domain mounts its typer app here, one line each, e.g.
-#     from tenants.cli import tenant_app
-#     app.add_typer(tenant_app, name="tenant")
-# (planned: tenant, token, client, keys, seed).
+# Each domain's command group, mounted after the core commands.
+from hub.seed.cli import seed_app  # noqa: E402  (mounted after the core commands are defined)
+from tenants.cli import client_app, keys_app, tenant_app, token_app  # noqa: E402
+
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(token_app, name="token")
+app.add_typer(client_app, name="client")
+app.add_typer(keys_app, name="keys")
+app.add_typer(seed_app, name="seed")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Select, and_, func, insert, literal_column, select, tuple_, update
+from sqlalchemy import ARRAY, Select, and_, bindparam, func, insert, literal_column, select, tuple_, update
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -28,6 +29,12 @@ FACILITY_COLUMNS = [
 ]
 LANE_COLUMNS = [c if c.name != "location" else func.ST_AsBinary(c).label(c.name) for c in lanes.columns]
 SPACE_COLUMNS = [c if c.name not in ("geom", "location") else func.ST_AsBinary(c).label(c.name) for c in spaces.columns]
+
+_TABLES = {
+    "facilities": (facilities, FACILITY_COLUMNS),
+    "lanes": (lanes, LANE_COLUMNS),
+    "spaces": (spaces, SPACE_COLUMNS),
+}
 
 # Find-a-space. One statement: the nearest live spaces within the radius (KNN on the geography GiST
 # index), each with its facility and operator joined, so a search costs one round trip. KNN orders by sphere
@@ -215,25 +222,28 @@ async def facility_code_taken(
 
 
 async def insert_rows(session: AsyncSession, table_name: str, rows: list[dict[str, Any]]) -> list[Row]:
-    table, columns = {
-        "facilities": (facilities, FACILITY_COLUMNS),
-        "lanes": (lanes, LANE_COLUMNS),
-        "spaces": (spaces, SPACE_COLUMNS),
-    }[table_name]
+    """Insert rows in one batch and return them as stored, in the order given.
+
+    Ids are made here so the batch needs no RETURNING: with geometry bind expressions, RETURNING makes
+    SQLAlchemy send one statement per row, while a plain executemany is pipelined."""
+    table, columns = _TABLES[table_name]
     if not rows:
         return []
-    result = await session.execute(insert(table).returning(*columns, sort_by_parameter_order=True), rows)
-    return list(result.mappings().all())
+    ids = [row.setdefault("id", uuid.uuid4()) for row in rows]
+    await session.execute(insert(table), rows)
+    stored = (await session.execute(select(*columns).where(table.c.id == func.any(ids_param(ids))))).mappings().all()
+    by_id = {row["id"]: row for row in stored}
+    return [by_id[row_id] for row_id in ids]
+
+
+def ids_param(ids: Sequence[uuid.UUID]) -> Any:
+    return bindparam("ids", list(ids), type_=ARRAY(PG_UUID(as_uuid=True)))
 
 
 async def update_row(
     session: AsyncSession, table_name: str, tenant_id: uuid.UUID, row_id: uuid.UUID, values: dict[str, Any]
 ) -> Row | None:
-    table, columns = {
-        "facilities": (facilities, FACILITY_COLUMNS),
-        "lanes": (lanes, LANE_COLUMNS),
-        "spaces": (spaces, SPACE_COLUMNS),
-    }[table_name]
+    table, columns = _TABLES[table_name]
     stmt = (
         update(table)
         .where(table.c.tenant_id == tenant_id, table.c.id == row_id, table.c.retired_at.is_(None))
