@@ -52,7 +52,10 @@ def first_out_of_range(geom: BaseGeometry) -> tuple[float, float] | None:
 def _finite(value: float, field: str, error: type[CoordinatesOutOfRange] | type[InvalidBbox]) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise error(f"{field} must be a number, got {type(value).__name__}", field=field)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise error(f"{field} must be a finite number, got an integer too large", field=field) from None
     if not math.isfinite(number):
         raise error(f"{field} must be a finite number, got {value}", field=field)
     return number
