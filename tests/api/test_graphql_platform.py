@@ -24,7 +24,10 @@ def test_exported_schema_matches_the_code() -> None:
 
 
 async def test_too_deep_a_query_is_refused(callers: Callers) -> None:
-    nested = "{ facilities { edges { node { spaces { edges { node { facility { spaces { edges { node { facility { name } } } } } } } } } } } }"
+    nested = (
+        "{ facilities { edges { node { spaces { edges { node { facility { spaces { edges { node { facility "
+        "{ name } } } } } } } } } } } }"
+    )
     body = await callers.anonymous().post(nested)
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "depth" in body["errors"][0]["message"]
@@ -137,7 +140,7 @@ async def test_nested_lists_cost_a_fixed_number_of_queries(callers: Callers, app
 
 
 async def test_find_a_space_is_a_single_query(callers: Callers, app) -> None:  # type: ignore[no-untyped-def]
-    query = """{ spacesNear(lon: 113.9, lat: 22.6, radiusMeters: 3000, first: 50) {
-                 distanceMeters space { code facility { name } operator { name } } facility { name } operator { slug } } }"""
+    query = """{ spacesNear(lon: 113.9, lat: 22.6, radiusMeters: 3000, first: 50) { distanceMeters
+                 space { code facility { name } operator { name } } facility { name } operator { slug } } }"""
     # set scope + the search itself; facility and operator come with it
     assert await _statements(app.state.db, callers.anonymous(), query) == 2

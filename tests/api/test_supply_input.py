@@ -118,7 +118,7 @@ async def test_ten_thousand_spaces_in_one_call(admin_with_lot: tuple[Caller, dic
     )
     assert body["createSpaces"]["count"] == 10_000
     assert await count_rows(owner_db, admin.tenant_id) == (1, 0, 10_000)
-    too_many = spaces + [spaces[0]]
+    too_many = [*spaces, spaces[0]]
     assert (
         await admin.error_code(
             "mutation($input: [SpaceInput!]!) { createSpaces(input: $input) { count } }", {"input": too_many}
