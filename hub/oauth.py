@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub.auth import KeyStore, token_claims
+from hub.auth import KeyStore, NoSigningKey, token_claims
 from hub.db import Database, Scope
 from tenants import rules, service
 from tenants.models import OAuthClient
@@ -139,6 +139,9 @@ async def token_endpoint(request: Request) -> JSONResponse:
         return await _issue(request)
     except OAuthError as error:
         return error.response()
+    except NoSigningKey as error:
+        # Set-up was skipped (no key was ever created): a fault of this server, not of the client.
+        return OAuthError("temporarily_unavailable", str(error), 503).response()
 
 
 async def jwks_endpoint(request: Request) -> JSONResponse:

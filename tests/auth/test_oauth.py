@@ -178,3 +178,17 @@ async def test_jwks_publishes_the_signing_key_without_private_parts(
     for key in keys:
         assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
         assert "d" not in key
+
+
+async def test_a_hub_without_signing_keys_says_so_instead_of_crashing(
+    db: Database, settings: Settings, keystore: KeyStore
+) -> None:
+    empty = KeyStore(settings)  # never loaded: what a process sees when set-up created no key
+    app = Starlette(routes=oauth.routes)
+    app.state.db, app.state.keystore, app.state.settings = db, empty, settings
+    client_id, secret, _ = await _new_client(db, "city")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as http:
+        response = await http.post("/oauth/token", data=GRANT, headers=_basic(client_id, secret))
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert "keys rotate" in response.json()["error_description"]
