@@ -1,0 +1,137 @@
+"""`python -m bench` (what `make bench` runs): find-a-space over HTTP beside the same search run directly.
+
+1. prepares `<name>_bench` and seeds the demo city at the requested size (kept between runs);
+2. starts `parkhub serve --workers 2` on a free loopback port and waits for /readyz;
+3. drives the public `spacesNear` query over HTTP with wrk at 32 connections for a fixed time;
+4. runs the API's own SQL through asyncpg at 32 connections for the same time (the database's limit);
+5. prints requests/s, p50 and p99 of both, their ratio, and whether this issue's targets are met.
+Nothing is asserted: the figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shlex
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.city import ensure_city, use_bench_database
+from bench.http_load import NEAR_QUERY, WrkError, run_wrk
+from bench.results import LoadResult
+from bench.server import ApiServer, ServerError, post_json
+from hub.config import database_name
+from hub.seed.demo import DISTRICTS_BY_CODE
+
+TARGET_RATIO = 0.25
+TARGET_HTTP_P99_MS = 50.0
+T = TypeVar("T")
+
+bench_app = typer.Typer(add_completion=False)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+def _sample_search(server: ApiServer) -> int:
+    """One search at Futian's centre before the load: the API must answer it without errors."""
+    futian = DISTRICTS_BY_CODE["FT"]
+    status, body = post_json(
+        f"{server.base_url}/graphql", {"query": NEAR_QUERY, "variables": {"lon": futian.lon, "lat": futian.lat}}
+    )
+    if status != 200 or body.get("errors") or not isinstance((body.get("data") or {}).get("spacesNear"), list):
+        raise ServerError(f"spacesNear did not answer (HTTP {status}): {str(body)[:600]}")
+    return len(body["data"]["spacesNear"])
+
+
+def _http_run(console: Console, *, workers: int, connections: int, seconds: int) -> tuple[LoadResult | None, str]:
+    server = ApiServer(workers=workers)
+    try:
+        console.print(f"Starting the API (parkhub serve --workers {workers}) on {server.base_url} ...")
+        server.start()
+        found = _sample_search(server)
+        console.print(f"Sample search at Futian's centre returned {found} spaces. Running wrk for {seconds} s ...")
+        return run_wrk(f"{server.base_url}/graphql", connections=connections, seconds=seconds), ""
+    except (ServerError, WrkError) as exc:
+        return None, str(exc)
+    finally:
+        server.stop()
+
+
+def _table(results: list[LoadResult]) -> Table:
+    table = Table(title="find-a-space: 500 m radius, first 20, random points in the dense districts")
+    for column in ("path", "conns", "seconds", "searches", "errors", "req/s", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column == "path" else "right", no_wrap=True)
+    for result in results:
+        table.add_row(
+            result.label,
+            str(result.connections),
+            f"{result.seconds:.1f}",
+            f"{result.requests:,}",
+            str(result.errors),
+            f"{result.rate:,.0f}",
+            f"{result.p50_ms:.1f}",
+            f"{result.p99_ms:.1f}",
+        )
+    return table
+
+
+def _verdict(met: bool) -> str:
+    return "[green]met[/green]" if met else "[red]not met[/red]"
+
+
+@bench_app.command()
+def main(
+    spaces: int = typer.Option(1_000_000, "--spaces", min=1, help="Size of the demo city to search."),
+    seconds: int = typer.Option(20, "--seconds", min=1, help="Duration of each measured run."),
+    connections: int = typer.Option(32, "--connections", min=1, help="Concurrent connections of each run."),
+    workers: int = typer.Option(2, "--workers", min=1, help="API server processes."),
+    warmup: int = typer.Option(3, "--warmup", min=0, help="Seconds of unmeasured searches first (warms caches)."),
+) -> None:
+    """Benchmark find-a-space over HTTP against the same search straight through asyncpg."""
+    console = Console(width=max(Console().width, 100))
+    settings = use_bench_database()
+    console.print(f"Benchmark database: {database_name(settings.database_url)}")
+    _run(ensure_city(settings, spaces, console))
+
+    from bench.direct_load import run_direct
+
+    if warmup:
+        _run(run_direct(settings.app_database_url, connections=connections, seconds=warmup))
+    http_result, http_problem = _http_run(console, workers=workers, connections=connections, seconds=seconds)
+    console.print(f"Running the same search directly through asyncpg for {seconds} s ...")
+    direct_result = _run(run_direct(settings.app_database_url, connections=connections, seconds=seconds))
+
+    console.print()
+    results = [result for result in (http_result, direct_result) if result is not None]
+    console.print(_table(results))
+    for result in results:
+        if result.note:
+            console.print(f"{result.label}: {result.note}")
+    console.print(f"city: {spaces:,} spaces; command: {shlex.join([sys.executable, '-m', 'bench', *sys.argv[1:]])}")
+    if http_result is None:
+        console.print(f"[red]HTTP run unavailable:[/red] {http_problem}")
+        return
+    ratio = http_result.rate / direct_result.rate if direct_result.rate else math.nan
+    console.print(
+        f"HTTP / direct rate: {ratio:.0%} (target ≥ {TARGET_RATIO:.0%}: {_verdict(ratio >= TARGET_RATIO)}); "
+        f"HTTP p99 {http_result.p99_ms:.1f} ms (target < {TARGET_HTTP_P99_MS:.0f} ms: "
+        f"{_verdict(http_result.p99_ms < TARGET_HTTP_P99_MS)})"
+    )
+    if http_result.errors or direct_result.errors:
+        console.print(f"[yellow]errors: HTTP {http_result.errors}, direct {direct_result.errors}[/yellow]")
+
+
+if __name__ == "__main__":
+    bench_app()
