@@ -26,7 +26,7 @@ from bench.http_load import NEAR_QUERY, WrkError, run_wrk
 from bench.results import LoadResult
 from bench.server import ApiServer, ServerError, post_json
 from hub.config import database_name
-from hub.seed.demo import DISTRICTS_BY_CODE
+from hub.seed.places import DISTRICTS_BY_CODE
 
 TARGET_RATIO = 0.25
 TARGET_HTTP_P99_MS = 50.0

@@ -8,13 +8,8 @@ from __future__ import annotations
 import math
 import random
 
-from hub.seed.demo import (
-    DENSE_DISTRICT_CODES,
-    DISTRICTS_BY_CODE,
-    METRES_PER_DEG_LAT,
-    METRES_PER_DEG_LON_AT_EQUATOR,
-    SERVICE_AREA_BOUNDS,
-)
+from hub.seed.demo import METRES_PER_DEG_LAT, METRES_PER_DEG_LON_AT_EQUATOR, SERVICE_AREA_BOUNDS
+from hub.seed.places import DENSE_DISTRICT_CODES, DISTRICTS_BY_CODE
 
 DENSE_DISTRICTS = tuple(DISTRICTS_BY_CODE[code] for code in DENSE_DISTRICT_CODES)
 
