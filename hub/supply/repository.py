@@ -39,10 +39,15 @@ _TABLES = {
 # Find-a-space. One statement: the nearest live spaces within the radius (KNN on the geography GiST
 # index), each with its facility and operator joined, so a search costs one round trip. KNN orders by sphere
 # distance; the final order is by spheroid distance (what ST_Distance reports), so the inner query takes a
-# margin of extra candidates before re-ordering. Positional parameters let asyncpg run the identical
+# margin of extra candidates before re-ordering.
+# The radius is tested outside the index scan on purpose: under forced row-level security PostgreSQL only
+# turns leakproof predicates into index conditions, and ST_DWithin is not leakproof, so inside it would
+# make the planner scan every space. The ordered scan with a limit stays on the GiST index whatever RLS
+# does; the column filters inside are leakproof comparisons. Positional parameters let asyncpg run the identical
 # text directly (the benchmark's baseline):
 #   $1 lon, $2 lat, $3 radius metres, $4 limit, $5 vacant only, $6 confirmed after (stale cut-off),
-#   $7 EV charger (null = any), $8 accessible (null = any), $9 facility kind (null = any)
+#   $7 EV charger (null = any), $8 accessible (null = any), $9 facility kind (null = any),
+#   $10 tenant (null = every tenant the RLS scope shows)
 SPACES_NEAR_SQL = """
 SELECT s.tenant_id, s.id, s.facility_id, s.facility_kind, s.code, ST_AsBinary(s.geom) AS geom,
        ST_AsBinary(s.location) AS location, s.level, s.ev_charger, s.accessible, s.size_class, s.covered,
@@ -60,7 +65,6 @@ SELECT s.tenant_id, s.id, s.facility_id, s.facility_kind, s.code, ST_AsBinary(s.
 FROM (
     SELECT * FROM spaces
     WHERE retired_at IS NULL
-      AND ST_DWithin(location, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography, $3)
       AND ($5::boolean IS NOT TRUE OR (status = 'vacant' AND status_confirmed_at >= $6))
       AND ($7::boolean IS NULL OR ev_charger = $7)
       AND ($8::boolean IS NULL OR accessible = $8)
@@ -71,6 +75,7 @@ FROM (
 ) s
 JOIN facilities f ON f.tenant_id = s.tenant_id AND f.id = s.facility_id
 JOIN tenants t ON t.id = s.tenant_id
+WHERE ST_DWithin(s.location, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography, $3)
 ORDER BY distance_m, s.id
 LIMIT $4
 """
