@@ -10,7 +10,15 @@ from schema.context import Info
 from schema.relay import check_first, connection, decode_cursor, uuid_of
 from schema.scalars import GeoJSON
 from schema.supply.inputs import BBoxInput, SpaceSearchFilter
-from schema.supply.types import Facility, FacilityKind, NearbySpace, Occupancy, OperatorOccupancy, Space
+from schema.supply.types import (
+    Facility,
+    FacilityKind,
+    NearbySpace,
+    Occupancy,
+    OperatorOccupancy,
+    Space,
+    spaces_connection,
+)
 from schema.tenants.types import Operator
 
 
@@ -92,18 +100,14 @@ class SupplyQuery:
         code: str | None = None,
         include_retired: bool = False,
     ) -> relay.Connection[Space]:
-        page_size = check_first(first)
-        async with info.context.read() as session:
-            rows = await service.spaces_page(
-                session,
-                info.context.principal,
-                first=page_size,
-                after=decode_cursor(after),
-                facility_ids=[uuid_of(facility_id, "Facility", "facilityId")] if facility_id else None,
-                code=code,
-                include_retired=include_retired,
-            )
-        return connection(rows, page_size, after is not None, lambda row: Space.from_row(row, info.context), "code")
+        return await spaces_connection(
+            info,
+            first,
+            after,
+            facility_ids=[uuid_of(facility_id, "Facility", "facilityId")] if facility_id else None,
+            code=code,
+            include_retired=include_retired,
+        )
 
     @strawberry.field(description="Current occupancy per operator (city, platform; an operator sees its own).")
     async def occupancy_by_operator(self, info: Info) -> list[OperatorOccupancy]:

@@ -188,18 +188,7 @@ class Facility(relay.Node):
 
     @strawberry.field(description="The facility's spaces by code")
     async def spaces(self, info: Info, first: int | None = 20, after: str | None = None) -> relay.Connection[Space]:
-        from hub.supply import service
-
-        page_size = check_first(first)
-        async with info.context.read() as session:
-            rows = await service.spaces_page(
-                session,
-                info.context.principal,
-                first=page_size,
-                after=decode_cursor(after),
-                facility_ids=[uuid.UUID(self.id)],
-            )
-        return connection(rows, page_size, after is not None, lambda row: Space.from_row(row, info.context), "code")
+        return await spaces_connection(info, first, after, facility_ids=[uuid.UUID(self.id)])
 
     @classmethod
     async def resolve_nodes(
@@ -331,3 +320,17 @@ class NearbySpace:
 class OperatorOccupancy:
     operator: OperatorType
     occupancy: Occupancy
+
+
+async def spaces_connection(
+    info: Info, first: int | None, after: str | None, **criteria: Any
+) -> relay.Connection[Space]:
+    """A page of spaces by code, as the caller may see them."""
+    from hub.supply import service
+
+    page_size = check_first(first)
+    async with info.context.read() as session:
+        rows = await service.spaces_page(
+            session, info.context.principal, first=page_size, after=decode_cursor(after), **criteria
+        )
+    return connection(rows, page_size, after is not None, lambda row: Space.from_row(row, info.context), "code")
