@@ -19,7 +19,6 @@ from schema.supply.types import (
     Space,
     spaces_connection,
 )
-from schema.tenants.types import Operator
 
 
 @strawberry.type
@@ -51,19 +50,9 @@ class SupplyQuery:
                 accessible=criteria.accessible,
                 facility_kind=criteria.facility_kind.value if criteria.facility_kind else None,
             )
-        loaders = context.loaders
-        results = []
-        for row in rows:
-            facility = Facility.from_row(row, prefix="f_")
-            operator = Operator.from_row(row, prefix="t_")
-            # The search joined both: later facility/operator lookups in this request cost no query.
-            loaders.facility.prime(row["facility_id"], facility)
-            loaders.operator.prime(row["tenant_id"], operator)
-            space = Space.from_row(row, context)
-            results.append(
-                NearbySpace(distance_meters=row["distance_m"], space=space, facility=facility, operator=operator)
-            )
-        return results
+        return [
+            NearbySpace(distance_meters=row["distance_m"], space=Space.from_row(row, context), row=row) for row in rows
+        ]
 
     @strawberry.field(description="Facilities by name, optionally within a bounding box or a polygon.")
     async def facilities(

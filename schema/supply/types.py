@@ -310,10 +310,27 @@ class Space(relay.Node):
 
 @strawberry.type
 class NearbySpace:
+    """One search result. Its facility and operator came with the search row; they are built only when the
+    query asks for them, and then shared with later lookups of the same request."""
+
     distance_meters: float = strawberry.field(description="Geodesic distance from the search point, in metres")
     space: Space
-    facility: Facility
-    operator: OperatorType
+    row: strawberry.Private[Mapping[str, Any]]
+
+    @strawberry.field
+    def facility(self, info: Info) -> Facility:
+        loader = info.context.loaders.facility
+        facility = Facility.from_row(self.row, prefix="f_")
+        loader.prime(self.space.facility_id, facility)
+        return facility
+
+    @strawberry.field
+    def operator(self, info: Info) -> OperatorType:
+        from schema.tenants.types import Operator
+
+        operator = Operator.from_row(self.row, prefix="t_")
+        info.context.loaders.operator.prime(self.space.tenant_id, operator)
+        return operator
 
 
 @strawberry.type

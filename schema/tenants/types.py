@@ -15,6 +15,7 @@ from hub.errors import Forbidden
 from schema.context import Info
 from schema.relay import row_ids
 from schema.scalars import GeoJSON
+from tenants.models import Tenant
 
 
 @strawberry.type
@@ -32,9 +33,11 @@ class Operator(relay.Node):
     service_area_wkb: strawberry.Private[bytes | Any]
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any] | Any, prefix: str = "") -> Operator:
+    def from_row(cls, row: Mapping[str, Any] | Tenant, prefix: str = "") -> Operator:
+        """From a Tenant, or from the `prefix`ed columns of a result row (a mapping or an asyncpg record)."""
+
         def get(name: str) -> Any:
-            return row[prefix + name] if isinstance(row, Mapping) else getattr(row, name)
+            return getattr(row, name) if isinstance(row, Tenant) else row[prefix + name]
 
         return cls(
             id=str(get("id")),
