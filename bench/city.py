@@ -5,11 +5,9 @@ reuses it, and a run at another size rebuilds it from scratch."""
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 
-from hub.config import DEFAULT_DATABASE_URL, Settings, database_name, get_settings, with_database
+from hub.config import Settings, database_name, get_settings, use_sibling_database
 from hub.dbsetup import prepare
 from hub.seed import repository
 from hub.seed.cli import seed_demo
@@ -18,14 +16,7 @@ from hub.seed.demo import DemoSpec
 
 def use_bench_database() -> Settings:
     """Point this process (and the API server it starts) at `<name>_bench` and return the settings."""
-    base = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    name = database_name(base)
-    if not name.endswith("_bench"):
-        os.environ["DATABASE_URL"] = with_database(base, f"{name}_bench")
-    app_url = os.environ.get("APP_DATABASE_URL")
-    if app_url and not database_name(app_url).endswith("_bench"):
-        os.environ["APP_DATABASE_URL"] = with_database(app_url, database_name(os.environ["DATABASE_URL"]))
-    get_settings.cache_clear()
+    use_sibling_database("_bench")
     return get_settings()
 
 

@@ -18,7 +18,7 @@ from hub import jobs, oauth, observability
 from hub.auth import KeyStore
 from hub.config import Settings, get_settings
 from hub.db import Database
-from schema.http import graphql_app
+from schema.http import GraphQLEndpoint
 
 
 class BodySizeLimit:
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await redis.aclose()
             await db.dispose()
 
-    graphql = graphql_app(production=settings.production)
+    graphql = GraphQLEndpoint(production=settings.production)
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         *oauth.routes,

@@ -60,6 +60,19 @@ def sqlalchemy_url(url: str) -> str:
     return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, parts.query, parts.fragment))
 
 
+def use_sibling_database(suffix: str) -> None:
+    """Point this process's DATABASE_URL (and APP_DATABASE_URL, when given) at `<name><suffix>` on the same
+    server, so tests and benchmarks never touch the development database."""
+    base = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    name = database_name(base)
+    if not name.endswith(suffix):
+        os.environ["DATABASE_URL"] = with_database(base, f"{name}{suffix}")
+    app_url = os.environ.get("APP_DATABASE_URL")
+    if app_url and not database_name(app_url).endswith(suffix):
+        os.environ["APP_DATABASE_URL"] = with_database(app_url, database_name(os.environ["DATABASE_URL"]))
+    get_settings.cache_clear()
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"

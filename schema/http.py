@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -54,7 +52,3 @@ class GraphQLEndpoint:
                 await error.response()(scope, receive, send)
                 return
         await self.strawberry(scope, receive, send)
-
-
-def graphql_app(production: bool) -> Any:
-    return GraphQLEndpoint(production=production)

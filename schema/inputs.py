@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from enum import Enum
 from typing import Any
 
 import strawberry
-from strawberry import relay
 
 from schema.relay import uuid_of
 
@@ -39,7 +37,3 @@ def input_fields(value: Any, prefix: str = "input") -> dict[str, Any]:
         else:
             fields[field.name] = _plain(item)
     return fields
-
-
-def node_uuid(global_id: relay.GlobalID, type_name: str, field: str = "id") -> uuid.UUID:
-    return uuid_of(global_id, type_name, field)

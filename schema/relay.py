@@ -65,11 +65,15 @@ def connection(
     first: int,
     has_previous: bool,
     make_node: Callable[[Any], T],
-    sort_key: str,
+    sort_key: str | Callable[[Any], tuple[str, uuid.UUID]],
 ) -> relay.Connection[T]:
-    """A connection from a keyset page that fetched `first + 1` rows (the extra one proves a next page)."""
-    page = rows[:first]
-    edges = [relay.Edge(node=make_node(row), cursor=encode_cursor(str(row[sort_key]), row["id"])) for row in page]
+    """A connection from a keyset page that fetched `first + 1` rows (the extra one proves a next page).
+    `sort_key` names the sort column of a mapping row, or gives (sort value, id) of any other row."""
+
+    def key(row: Any) -> tuple[str, uuid.UUID]:
+        return (str(row[sort_key]), row["id"]) if isinstance(sort_key, str) else sort_key(row)
+
+    edges = [relay.Edge(node=make_node(row), cursor=encode_cursor(*key(row))) for row in rows[:first]]
     return relay.Connection(
         edges=edges,
         page_info=relay.PageInfo(

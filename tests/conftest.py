@@ -15,20 +15,14 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from hub.config import DEFAULT_DATABASE_URL, database_name, get_settings, with_database
+from hub.config import get_settings, use_sibling_database
 
 
 def _test_urls() -> None:
-    base = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    name = database_name(base)
-    if not name.endswith("_test"):
-        os.environ["DATABASE_URL"] = with_database(base, f"{name}_test")
-    app_url = os.environ.get("APP_DATABASE_URL")
-    if app_url and not database_name(app_url).endswith("_test"):
-        os.environ["APP_DATABASE_URL"] = with_database(app_url, database_name(os.environ["DATABASE_URL"]))
+    use_sibling_database("_test")
     os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     os.environ.setdefault("PARKHUB_ENV", "test")
-    get_settings.cache_clear()
+    get_settings.cache_clear()  # REDIS_URL and PARKHUB_ENV changed after use_sibling_database
 
 
 _test_urls()

@@ -217,15 +217,15 @@ async def live_codes_taken(session: AsyncSession, tenant_id: uuid.UUID, codes: S
     return list((await session.execute(stmt)).scalars().all())
 
 
-async def facility_code_taken(
-    session: AsyncSession, tenant_id: uuid.UUID, code: str, except_id: uuid.UUID | None = None
-) -> bool:
-    stmt = select(facilities.c.id).where(
-        facilities.c.tenant_id == tenant_id, facilities.c.code == code, facilities.c.retired_at.is_(None)
+async def live_facility_codes_taken(
+    session: AsyncSession, tenant_id: uuid.UUID, codes: Sequence[str], except_id: uuid.UUID | None = None
+) -> list[str]:
+    stmt = select(facilities.c.code).where(
+        facilities.c.tenant_id == tenant_id, facilities.c.code.in_(codes), facilities.c.retired_at.is_(None)
     )
     if except_id is not None:
         stmt = stmt.where(facilities.c.id != except_id)
-    return (await session.execute(stmt.limit(1))).first() is not None
+    return list((await session.execute(stmt)).scalars().all())
 
 
 # -------------------------------------------------------------------------------------------- writes
@@ -261,6 +261,23 @@ async def update_row(
         .returning(*columns)
     )
     return (await session.execute(stmt)).mappings().first()
+
+
+async def retire_spaces(
+    session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID], at: datetime
+) -> list[Row]:
+    """Retire the live spaces among `space_ids` in one statement; returns the ones retired."""
+    stmt = (
+        update(spaces)
+        .where(
+            spaces.c.tenant_id == tenant_id,
+            spaces.c.id == func.any(ids_param(space_ids)),
+            spaces.c.retired_at.is_(None),
+        )
+        .values(retired_at=at, updated_at=at)
+        .returning(*SPACE_COLUMNS)
+    )
+    return list((await session.execute(stmt)).mappings().all())
 
 
 async def retire_facility_children(

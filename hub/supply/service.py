@@ -229,8 +229,6 @@ def _prefix(index: int | None) -> str:
 
 async def _service_area(session: AsyncSession, tenant_id: uuid.UUID) -> BaseGeometry:
     tenant = await tenants_service.get_tenant(session, tenant_id)
-    if tenant is None:
-        raise NotFound("the operator of this token does not exist")
     return geo.from_db(tenant.service_area)
 
 
@@ -293,9 +291,8 @@ async def create_facilities(
     codes = [row["code"] for row in rows if row.get("code")]
     for code in rules.duplicate_codes(codes):
         problems.add(problem("input", f"code {code!r} appears more than once", code="CODE_TAKEN"))
-    for code in codes:
-        if await repository.facility_code_taken(session, tenant_id, code):
-            problems.add(problem("input", f"a live facility already has code {code!r}", code="CODE_TAKEN"))
+    for code in await repository.live_facility_codes_taken(session, tenant_id, codes):
+        problems.add(problem("input", f"a live facility already has code {code!r}", code="CODE_TAKEN"))
     problems.raise_if_any("facilities")
     return await repository.insert_rows(session, "facilities", rows)
 
@@ -329,7 +326,9 @@ async def update_facility(
                 _as_multipoint(_geometry(entrances, rules.GEOMETRY_TYPES["entrances"], "input.entrances", area))
             )
         )
-    if values.get("code") and await repository.facility_code_taken(session, tenant_id, values["code"], facility_id):
+    if values.get("code") and await repository.live_facility_codes_taken(
+        session, tenant_id, [values["code"]], except_id=facility_id
+    ):
         raise problem("input.code", f"a live facility already has code {values['code']!r}", code="CODE_TAKEN")
     updated = await repository.update_row(session, "facilities", tenant_id, facility_id, values)
     assert updated is not None  # checked live above, inside the same transaction
@@ -537,11 +536,11 @@ async def retire_spaces(
 ) -> list[repository.Row]:
     tenant_id = require_operator_admin(principal)
     rules.check_bulk_size(len(space_ids), "ids")
-    now = now_utc()
-    retired = []
-    for space_id in dict.fromkeys(space_ids):
-        row = await repository.update_row(session, "spaces", tenant_id, space_id, {"retired_at": now})
-        if row is None:
-            raise NotFound(f"no live space with id {space_id} belongs to your operator", field="ids")
-        retired.append(row)
-    return retired
+    wanted = list(dict.fromkeys(space_ids))
+    retired = await repository.retire_spaces(session, tenant_id, wanted, now_utc())
+    if len(retired) != len(wanted):
+        missing = next(space_id for space_id in wanted if space_id not in {row["id"] for row in retired})
+        # Raising rolls the whole call back: the spaces already retired above are not kept.
+        raise NotFound(f"no live space with id {missing} belongs to your operator", field="ids")
+    order = {space_id: index for index, space_id in enumerate(wanted)}
+    return sorted(retired, key=lambda row: order[row["id"]])

@@ -8,7 +8,7 @@ from strawberry import relay
 from hub.drivers import service
 from schema.context import Info
 from schema.drivers.types import Vehicle
-from schema.inputs import node_uuid
+from schema.relay import uuid_of
 from schema.tenants.types import Operator
 
 
@@ -49,5 +49,5 @@ class DriverMutation:
     @strawberry.mutation
     async def remove_vehicle(self, info: Info, id: relay.GlobalID) -> Vehicle:
         async with info.context.write() as session:
-            row = await service.remove_vehicle(session, info.context.principal, node_uuid(id, "Vehicle"))
+            row = await service.remove_vehicle(session, info.context.principal, uuid_of(id, "Vehicle"))
         return Vehicle.from_row(row)

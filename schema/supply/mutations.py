@@ -10,7 +10,8 @@ from strawberry import relay
 
 from hub.supply import service
 from schema.context import Info
-from schema.inputs import input_fields, node_uuid
+from schema.inputs import input_fields
+from schema.relay import uuid_of
 from schema.supply.inputs import (
     CurbZoneInput,
     LaneInput,
@@ -62,12 +63,12 @@ class SupplyMutation:
 
     @strawberry.mutation
     async def update_facility(self, info: Info, id: relay.GlobalID, input: UpdateFacilityInput) -> Facility:
-        row = await _write(info, service.update_facility, node_uuid(id, "Facility"), input_fields(input))
+        row = await _write(info, service.update_facility, uuid_of(id, "Facility"), input_fields(input))
         return Facility.from_row(row)
 
     @strawberry.mutation(description="Retire a facility with its lanes and spaces (kept for history).")
     async def retire_facility(self, info: Info, id: relay.GlobalID) -> Facility:
-        return Facility.from_row(await _write(info, service.retire_facility, node_uuid(id, "Facility")))
+        return Facility.from_row(await _write(info, service.retire_facility, uuid_of(id, "Facility")))
 
     @strawberry.mutation
     async def create_lane(self, info: Info, input: LaneInput) -> Lane:
@@ -80,11 +81,11 @@ class SupplyMutation:
 
     @strawberry.mutation
     async def update_lane(self, info: Info, id: relay.GlobalID, input: UpdateLaneInput) -> Lane:
-        return Lane.from_row(await _write(info, service.update_lane, node_uuid(id, "Lane"), input_fields(input)))
+        return Lane.from_row(await _write(info, service.update_lane, uuid_of(id, "Lane"), input_fields(input)))
 
     @strawberry.mutation
     async def retire_lane(self, info: Info, id: relay.GlobalID) -> Lane:
-        return Lane.from_row(await _write(info, service.retire_lane, node_uuid(id, "Lane")))
+        return Lane.from_row(await _write(info, service.retire_lane, uuid_of(id, "Lane")))
 
     @strawberry.mutation
     async def create_space(self, info: Info, input: SpaceInput) -> Space:
@@ -98,10 +99,10 @@ class SupplyMutation:
 
     @strawberry.mutation
     async def update_space(self, info: Info, id: relay.GlobalID, input: UpdateSpaceInput) -> Space:
-        row = await _write(info, service.update_space, node_uuid(id, "Space"), input_fields(input))
+        row = await _write(info, service.update_space, uuid_of(id, "Space"), input_fields(input))
         return Space.from_row(row, info.context)
 
     @strawberry.mutation(description="Retire spaces (kept for history); all or nothing.")
     async def retire_spaces(self, info: Info, ids: list[relay.GlobalID]) -> list[Space]:
-        space_ids = [node_uuid(space_id, "Space", "ids") for space_id in ids]
+        space_ids = [uuid_of(space_id, "Space", "ids") for space_id in ids]
         return [Space.from_row(row, info.context) for row in await _write(info, service.retire_spaces, space_ids)]

@@ -8,7 +8,7 @@ from strawberry import relay
 import geo
 from hub.errors import Forbidden
 from schema.context import Info
-from schema.relay import check_first, decode_cursor, encode_cursor
+from schema.relay import check_first, connection, decode_cursor
 from schema.scalars import GeoJSON
 from schema.tenants.types import Operator
 from tenants import service
@@ -36,16 +36,7 @@ class TenantQuery:
         cursor = decode_cursor(after)
         async with info.context.read() as session:
             tenants = await service.list_tenants(session, first=page_size + 1, after_slug=cursor[0] if cursor else None)
-        edges = [relay.Edge(node=Operator.from_row(t), cursor=encode_cursor(t.slug, t.id)) for t in tenants[:page_size]]
-        return relay.Connection(
-            edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=len(tenants) > page_size,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-        )
+        return connection(tenants, page_size, after is not None, Operator.from_row, lambda t: (t.slug, t.id))
 
 
 @strawberry.type

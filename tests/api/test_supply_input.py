@@ -157,3 +157,44 @@ async def test_retiring_a_facility_retires_its_lanes_and_spaces_and_hides_them(c
     assert not seen & {space["id"] for space in site["spaces"]}
     assert (await callers.anonymous().data(ops.NODE, {"id": site["lane"]["id"]}))["node"] is None
     assert await admin.error_code(ops.RETIRE_FACILITY, {"id": site["lot"]["id"]}) == "NOT_FOUND"
+
+
+async def test_retiring_spaces_is_all_or_nothing(callers: Callers) -> None:
+    admin = await callers.operator()
+    site = await ops.build_site(admin, 114.2100, 22.7100, f"T{uuid.uuid4().hex[:4]}")
+    mine = [space["id"] for space in site["spaces"]]
+    other_operator = await callers.operator()
+    theirs = (await ops.build_site(other_operator, 114.2200, 22.7200, f"U{uuid.uuid4().hex[:4]}"))["spaces"][0]["id"]
+    assert await admin.error_code(ops.RETIRE_SPACES, {"ids": [*mine[:2], theirs]}) == "NOT_FOUND"
+    for space_id in mine:  # nothing of the refused call was kept
+        assert (await callers.anonymous().data(ops.NODE, {"id": space_id}))["node"] is not None
+    retired = (await admin.data(ops.RETIRE_SPACES, {"ids": [mine[1], mine[0]]}))["retireSpaces"]
+    assert [space["id"] for space in retired] == [mine[1], mine[0]]
+    assert (await callers.anonymous().data(ops.NODE, {"id": mine[0]}))["node"] is None
+
+
+async def test_bulk_lots_refuse_codes_already_live(callers: Callers, owner_db: Database) -> None:
+    admin = await callers.operator()
+    lots = [{"name": f"L{i}", "code": f"P{i}", "geometry": ops.square(114.30 + i * 0.01, 22.60)} for i in range(3)]
+    await admin.data("mutation($input: [LotInput!]!) { createLots(input: $input) { id } }", {"input": lots[:1]})
+    body = await admin.post("mutation($input: [LotInput!]!) { createLots(input: $input) { id } }", {"input": lots})
+    assert body["errors"][0]["extensions"]["code"] == "CODE_TAKEN"
+    assert await count_rows(owner_db, admin.tenant_id) == (1, 0, 0)
+
+
+async def test_operators_page_through_every_operator(callers: Callers) -> None:
+    for _ in range(3):
+        await callers.operator()
+    query = (
+        "query($after: String) { operators(first: 2, after: $after) "
+        "{ edges { node { slug } } pageInfo { hasNextPage endCursor } } }"
+    )
+    slugs: list[str] = []
+    after = None
+    while True:
+        page = (await callers.anonymous().data(query, {"after": after}))["operators"]
+        slugs += [edge["node"]["slug"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert slugs == sorted(slugs) and len(slugs) == len(set(slugs)) >= 3
