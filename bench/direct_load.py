@@ -16,6 +16,7 @@ import asyncpg
 from bench.points import random_search_point
 from bench.results import LoadResult, percentile
 from hub.config import asyncpg_dsn
+from hub.db import SERVER_SETTINGS
 from hub.supply.repository import spaces_near_direct
 
 RADIUS_M = 500.0
@@ -23,7 +24,7 @@ FIRST = 20
 
 
 async def _open(app_database_url: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(asyncpg_dsn(app_database_url), server_settings={"jit": "off"}, timeout=10)
+    conn = await asyncpg.connect(asyncpg_dsn(app_database_url), server_settings=SERVER_SETTINGS, timeout=10)
     # Session-level on purpose: these connections exist only for this measurement.
     await conn.execute("SELECT set_config('app.role', 'anonymous', false)")
     return conn
