@@ -2,17 +2,24 @@
 
 from hub.db import Base
 from hub.drivers.models import Vehicle
-from hub.supply.models import Facility, Lane, Space
-from tenants.models import Membership, OAuthClient, SigningKey, Tenant, User
+from hub.ingest.models import InboxEvent, PlateSighting
+from hub.supply.models import Device, Facility, Lane, Space, SpaceStatusInterval
+from tenants.models import Connector, ConnectorSecret, Membership, OAuthClient, SigningKey, Tenant, User
 
 __all__ = [
     "Base",
+    "Connector",
+    "ConnectorSecret",
+    "Device",
     "Facility",
+    "InboxEvent",
     "Lane",
     "Membership",
     "OAuthClient",
+    "PlateSighting",
     "SigningKey",
     "Space",
+    "SpaceStatusInterval",
     "Tenant",
     "User",
     "Vehicle",

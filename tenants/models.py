@@ -1,4 +1,4 @@
-"""Tenants (operators), people, memberships, OAuth clients and the token signing keys."""
+"""Tenants (operators), people, memberships, OAuth clients, connector credentials and the token signing keys."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -98,3 +98,52 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = timestamp_now()
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+CONNECTOR_FORMATS = ("native", "tts_v3", "chirpstack_v4", "cds", "plate_recognizer", "openalpr")
+CONNECTOR_AUTH_MODES = ("signature", "secret")
+
+
+class Connector(Base):
+    """An inbound webhook of one tenant (`POST /connectors/{id}`): the format its sender speaks and how the
+    sender proves who it is (Standard Webhooks signatures, or a shared secret for senders that cannot sign)."""
+
+    __tablename__ = "connectors"
+    __table_args__ = (
+        CheckConstraint(f"format IN {CONNECTOR_FORMATS}", name="format_known"),
+        CheckConstraint(f"auth_mode IN {CONNECTOR_AUTH_MODES}", name="auth_mode_known"),
+        Index("ix_connectors_id", "id", unique=True),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[uuid.UUID] = uuid_column()
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    format: Mapped[str] = mapped_column(Text, nullable=False)
+    auth_mode: Mapped[str] = mapped_column(Text, nullable=False)
+    # Time-zone-less timestamps from this sender are read in this zone.
+    time_zone: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConnectorSecret(Base):
+    """A connector's secret. Kept in the clear because HMAC verification needs the key itself; no API ever
+    returns it after creation. After a rotation the previous secret stays valid until `expires_at`."""
+
+    __tablename__ = "connector_secrets"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "connector_id"], ["connectors.tenant_id", "connectors.id"], ondelete="CASCADE"
+        ),
+        Index("ix_connector_secrets_connector_id", "connector_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = uuid_column()
+    connector_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    secret: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = timestamp_now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

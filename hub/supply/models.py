@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -161,3 +162,84 @@ class Space(Base):
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+DEVICE_KINDS = ("geomagnetic_sensor", "curb_camera", "lane_camera", "gate_controller")
+# What a space's history records: the reported statuses, and `unknown` while its sensor is offline.
+INTERVAL_STATUSES = (*SPACE_STATUSES, "unknown")
+
+
+class Device(Base):
+    """A sensor, camera or gate controller, known by the id its sender uses (DevEUI, camera id) and bound to
+    exactly one space, curb zone (facility) or lane. Health fields are kept current by the events it sends."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "facility_id"], ["facilities.tenant_id", "facilities.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["tenant_id", "lane_id"], ["lanes.tenant_id", "lanes.id"], ondelete="CASCADE"),
+        CheckConstraint(f"kind IN {DEVICE_KINDS}", name="kind_known"),
+        CheckConstraint("num_nonnulls(space_id, lane_id) <= 1", name="one_binding"),
+        CheckConstraint("offline_after_s > 0", name="offline_after_positive"),
+        Index("ix_devices_id", "id"),
+        Index(
+            "uq_devices_tenant_external_id_live",
+            "tenant_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+        Index("ix_devices_space", "tenant_id", "space_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    id: Mapped[uuid.UUID] = uuid_column()
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    external_id: Mapped[str] = mapped_column(Text, nullable=False)
+    # The facility is always set (a space's or lane's facility is copied here), so per-facility health
+    # needs no join; a device bound to a curb zone as a whole has only the facility.
+    facility_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    space_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    lane_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # Silent for longer than this means offline.
+    offline_after_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1800"))
+    last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    battery_percent: Mapped[float | None] = mapped_column(Float)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    firmware: Mapped[str | None] = mapped_column(Text)
+    offline_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SpaceStatusInterval(Base):
+    """A space's history: one row per status it held, open (`ended_at` null) while it holds it.
+    Occupied intervals are the occupancy sessions behind turnover and dwell."""
+
+    __tablename__ = "space_status_intervals"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"),
+        CheckConstraint(f"status IN {INTERVAL_STATUSES}", name="status_known"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
+        Index("ix_space_status_intervals_facility_time", "tenant_id", "facility_id", "started_at"),
+        Index(
+            "uq_space_status_intervals_open",
+            "tenant_id",
+            "space_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    id: Mapped[uuid.UUID] = uuid_column()
+    space_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    facility_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

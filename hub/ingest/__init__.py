@@ -1,0 +1,1 @@
+"""Inbound events: the durable, deduplicated inbox that connectors feed, and applying its events."""
