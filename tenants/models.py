@@ -1,4 +1,4 @@
-"""Tenants (operators), people, memberships, OAuth clients, connector credentials and the token signing keys."""
+"""Tenants (operators), people, memberships, OAuth clients, connector credentials, token signing keys."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
