@@ -419,12 +419,14 @@ def schema_export(
 # --- other command groups -----------------------------------------------------------------------
 # Each domain's command group, mounted after the core commands.
 from hub.seed.cli import seed_app  # noqa: E402  (mounted after the core commands are defined)
-from tenants.cli import client_app, keys_app, tenant_app, token_app  # noqa: E402
+from tenants.cli import client_app, connector_app, device_app, keys_app, tenant_app, token_app  # noqa: E402
 
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
+app.add_typer(connector_app, name="connector")
+app.add_typer(device_app, name="device")
 app.add_typer(seed_app, name="seed")
 
 

@@ -38,6 +38,7 @@ def _by_id(
 
 class Loaders:
     def __init__(self, context: Context) -> None:
+        from schema.connectors.types import Connector, Device
         from schema.drivers.types import Vehicle
         from schema.supply.types import Facility, Lane, Space
         from schema.tenants.types import Operator
@@ -50,6 +51,13 @@ class Loaders:
             context, lambda s, _p, ids: tenants_service.tenants_by_ids(s, ids), Operator.from_row, lambda t: t.id
         )
         self.vehicle = _by_id(context, drivers_service.vehicles_by_ids, Vehicle.from_row)
+        self.device = _by_id(context, supply_service.devices_by_ids, Device.from_row)
+        self.connector = _by_id(
+            context,
+            lambda s, p, ids: tenants_service.connectors_by_ids(s, ids, supply_service.tenant_filter(p)),
+            Connector.from_row,
+            lambda c: c.id,
+        )
         self.lanes_of_facility: DataLoader[uuid.UUID, list[Lane]] = DataLoader(load_fn=self._lanes_of_facilities)
         self.occupancy_of_facility: DataLoader[uuid.UUID, Any] = DataLoader(load_fn=self._occupancy_of_facilities)
 

@@ -1,4 +1,4 @@
-"""`parkhub tenant | token | client | keys`: platform administration from a shell.
+"""`parkhub tenant | token | client | keys | connector | device`: platform administration from a shell.
 
 Commands run as the database owner (DATABASE_URL) under the platform scope. They print JSON (or just the
 token or kid, so `TOKEN=$(parkhub token issue ...)` works); a failure prints one plain sentence to stderr
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -21,8 +22,10 @@ from hub.auth import KeyStore, NoSigningKey, ensure_signing_key, rotate_signing_
 from hub.config import Settings, get_settings
 from hub.db import PLATFORM, Database, make_engine
 from hub.errors import DomainError
-from tenants import repository, service
-from tenants.models import OAuthClient, SigningKey, Tenant
+from hub.principal import Principal
+from hub.supply import service as supply_service
+from tenants import repository, rules, service
+from tenants.models import Connector, OAuthClient, SigningKey, Tenant
 
 T = TypeVar("T")
 
@@ -30,12 +33,19 @@ tenant_app = typer.Typer(help="Operators (tenants) of the hub.", no_args_is_help
 token_app = typer.Typer(help="Access tokens for development and scripts.", no_args_is_help=True)
 client_app = typer.Typer(help="OAuth clients of the token endpoint.", no_args_is_help=True)
 keys_app = typer.Typer(help="The keys that sign access tokens.", no_args_is_help=True)
+connector_app = typer.Typer(help="Connectors: the webhooks devices and partners post to.", no_args_is_help=True)
+device_app = typer.Typer(help="Devices: sensors, cameras and gate controllers.", no_args_is_help=True)
 
 
 @token_app.callback()
 def _token_group() -> None:
     """Access tokens for development and scripts."""
     # A callback keeps `issue` a subcommand (typer would otherwise make a lone command the group itself).
+
+
+@device_app.callback()
+def _device_group() -> None:
+    """Devices: sensors, cameras and gate controllers."""
 
 
 def _fail(message: str) -> NoReturn:
@@ -108,6 +118,31 @@ def key_json(key: SigningKey, signing_kid: str | None) -> dict[str, Any]:
         "retired_at": key.retired_at.isoformat() if key.retired_at else None,
         "not_after": key.not_after.isoformat() if key.not_after else None,
     }
+
+
+def connector_json(connector: Connector, secret: str | None = None) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": str(connector.id),
+        "tenant_id": str(connector.tenant_id),
+        "name": connector.name,
+        "format": connector.format,
+        "auth_mode": connector.auth_mode,
+        "time_zone": connector.time_zone,
+        "enabled": connector.disabled_at is None,
+        "webhook_url": f"/connectors/{connector.id}",
+        "created_at": connector.created_at.isoformat(),
+        "disabled_at": connector.disabled_at.isoformat() if connector.disabled_at else None,
+    }
+    if secret is not None:
+        shown["secret"] = secret
+    return shown
+
+
+def device_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    names = ("id", "tenant_id", "kind", "external_id", "facility_id", "space_id", "lane_id", "offline_after_s")
+    shown = {name: str(row[name]) if isinstance(row[name], uuid.UUID) else row[name] for name in names}
+    shown["created_at"] = row["created_at"].isoformat()
+    return shown
 
 
 # tenant ------------------------------------------------------------------------------------------------------
@@ -265,5 +300,113 @@ def list_keys() -> None:
         async with owner.transaction(PLATFORM) as session:
             keys = await repository.list_all_signing_keys(session)
             return [key_json(key, keystore.signing_kid) for key in keys]
+
+    _print_json(_run(work))
+
+
+# connector ---------------------------------------------------------------------------------------------------
+
+
+@connector_app.command("create")
+def create_connector(
+    tenant: str = typer.Option(..., "--tenant", metavar="SLUG", help="The operator the connector belongs to."),
+    name: str = typer.Option(..., "--name", help="What the sender is, for people reading the list."),
+    format: str = typer.Option(..., "--format", help=f"One of {', '.join(rules.CONNECTOR_FORMATS)}."),
+    auth: str = typer.Option(
+        rules.DEFAULT_CONNECTOR_AUTH_MODE, "--auth", help="signature (Standard Webhooks) or secret (a shared secret)."
+    ),
+    time_zone: str | None = typer.Option(None, "--time-zone", help="IANA time zone (default: the operator's)."),
+) -> None:
+    """Create a connector and print it as JSON with its secret, which is shown this once only."""
+
+    async def work(owner: Database, _settings: Settings) -> dict[str, Any]:
+        async with owner.transaction(PLATFORM) as session:
+            tenant_id = (await service.get_tenant_by_slug(session, tenant)).id
+            connector, secret = await service.create_connector(
+                session, tenant_id=tenant_id, name=name, format=format, auth_mode=auth, time_zone=time_zone
+            )
+            return connector_json(connector, secret)
+
+    _print_json(_run(work))
+
+
+@connector_app.command("rotate")
+def rotate_connector(
+    connector_id: uuid.UUID = typer.Argument(..., metavar="ID", help="The connector (its webhook URL's id)."),
+    overlap_hours: float = typer.Option(
+        rules.DEFAULT_SECRET_OVERLAP_HOURS, "--overlap-hours", help="Hours the previous secrets keep working (0-168)."
+    ),
+) -> None:
+    """Issue a new secret and print the connector as JSON with it; the previous secrets keep working for a while."""
+
+    async def work(owner: Database, _settings: Settings) -> dict[str, Any]:
+        async with owner.transaction(PLATFORM) as session:
+            connector, secret = await service.rotate_connector_secret(
+                session, connector_id, tenant_id=None, overlap_hours=overlap_hours
+            )
+            return connector_json(connector, secret)
+
+    _print_json(_run(work))
+
+
+def _set_connector_enabled(connector_id: uuid.UUID, *, enabled: bool) -> None:
+    async def work(owner: Database, _settings: Settings) -> dict[str, Any]:
+        async with owner.transaction(PLATFORM) as session:
+            connector = await service.set_connector_enabled(session, connector_id, tenant_id=None, enabled=enabled)
+            return connector_json(connector)
+
+    _print_json(_run(work))
+
+
+@connector_app.command("disable")
+def disable_connector(connector_id: uuid.UUID = typer.Argument(..., metavar="ID")) -> None:
+    """Refuse a connector's requests from now on; print it as JSON."""
+    _set_connector_enabled(connector_id, enabled=False)
+
+
+@connector_app.command("enable")
+def enable_connector(connector_id: uuid.UUID = typer.Argument(..., metavar="ID")) -> None:
+    """Accept a connector's requests again; print it as JSON."""
+    _set_connector_enabled(connector_id, enabled=True)
+
+
+@connector_app.command("list")
+def list_connectors(tenant: str = typer.Option(..., "--tenant", metavar="SLUG")) -> None:
+    """Print an operator's connectors as a JSON array, by name (never their secrets)."""
+
+    async def work(owner: Database, _settings: Settings) -> list[dict[str, Any]]:
+        async with owner.transaction(PLATFORM) as session:
+            tenant_id = (await service.get_tenant_by_slug(session, tenant)).id
+            return [connector_json(connector) for connector in await service.list_connectors(session, tenant_id)]
+
+    _print_json(_run(work))
+
+
+# device ------------------------------------------------------------------------------------------------------
+
+
+@device_app.command("register")
+def register_device(
+    tenant: str = typer.Option(..., "--tenant", metavar="SLUG", help="The operator the device belongs to."),
+    kind: str = typer.Option(..., "--kind", help="geomagnetic_sensor, curb_camera, lane_camera or gate_controller."),
+    external_id: str = typer.Option(..., "--external-id", help="How its sender names it: a DevEUI, a camera id."),
+    space_code: str | None = typer.Option(None, "--space-code", help="Bind it to the operator's space with this code."),
+    space_id: uuid.UUID | None = typer.Option(None, "--space-id", help="Bind it to this space."),
+    facility_id: uuid.UUID | None = typer.Option(None, "--facility-id", help="Bind it to this curb zone."),
+    lane_id: uuid.UUID | None = typer.Option(None, "--lane-id", help="Bind it to this lane."),
+    offline_after: int | None = typer.Option(None, "--offline-after", help="Seconds of silence until offline."),
+) -> None:
+    """Register a device bound to one space, curb zone or lane, and print it as JSON."""
+    binding = {"space_code": space_code, "space_id": space_id, "facility_id": facility_id, "lane_id": lane_id}
+    if sum(value is not None for value in binding.values()) != 1:
+        _fail("Give exactly one of --space-code, --space-id, --facility-id or --lane-id.")
+
+    async def work(owner: Database, _settings: Settings) -> dict[str, Any]:
+        async with owner.transaction(PLATFORM) as session:
+            tenant_id = (await service.get_tenant_by_slug(session, tenant)).id
+            # The platform acts as the operator's admin: the service checks and filters by this tenant.
+            admin = Principal("operator", subject="cli:device", tenant_id=tenant_id, role="operator_admin")
+            fields = {"kind": kind, "external_id": external_id, "offline_after_s": offline_after, **binding}
+            return device_json(await supply_service.register_device(session, admin, fields))
 
     _print_json(_run(work))

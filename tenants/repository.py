@@ -1,4 +1,4 @@
-"""SQL of tenancy and auth: tenants, users, memberships, OAuth clients and signing keys.
+"""SQL of tenancy and auth: tenants, users, memberships, OAuth clients, signing keys and connectors.
 
 Every function runs in the caller's transaction and under its row-level security scope; nothing here
 commits. Inserts that can collide use ON CONFLICT rather than catching errors, so a collision leaves the
@@ -13,11 +13,12 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
-from tenants.models import Membership, OAuthClient, SigningKey, Tenant, User
+from tenants.models import Connector, ConnectorSecret, Membership, OAuthClient, SigningKey, Tenant, User
 
 SRID = 4326
 # Serializes creating and rotating signing keys across processes (an arbitrary constant: "PHKEYS").
@@ -235,3 +236,130 @@ async def list_all_signing_keys(session: AsyncSession) -> list[SigningKey]:
 
 async def find_tenants(session: AsyncSession, tenant_ids: list[uuid.UUID]) -> list[Tenant]:
     return list((await session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))).all())
+
+
+# Connectors ------------------------------------------------------------------------------------------------
+
+
+def _connector_filter(tenant_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """The explicit tenant filter (row-level security is the second wall); None for platform-wide callers."""
+    return Connector.tenant_id == tenant_id if tenant_id is not None else text("true")
+
+
+async def insert_connector(
+    session: AsyncSession, *, tenant_id: uuid.UUID, name: str, format: str, auth_mode: str, time_zone: str
+) -> Connector:
+    statement = (
+        insert(Connector)
+        .values(tenant_id=tenant_id, name=name, format=format, auth_mode=auth_mode, time_zone=time_zone)
+        .returning(Connector)
+    )
+    return (await session.scalars(statement)).one()
+
+
+async def insert_connector_secret(
+    session: AsyncSession, *, tenant_id: uuid.UUID, connector_id: uuid.UUID, secret: str
+) -> ConnectorSecret:
+    # clock_timestamp, not the transaction's now(): the newest secret must sort first even when a rotation
+    # happens in the transaction that created the connector.
+    statement = (
+        insert(ConnectorSecret)
+        .values(tenant_id=tenant_id, connector_id=connector_id, secret=secret, created_at=func.clock_timestamp())
+        .returning(ConnectorSecret)
+    )
+    return (await session.scalars(statement)).one()
+
+
+async def find_connectors(
+    session: AsyncSession, connector_ids: list[uuid.UUID], tenant_id: uuid.UUID | None
+) -> list[Connector]:
+    statement = select(Connector).where(Connector.id.in_(connector_ids), _connector_filter(tenant_id))
+    return list((await session.scalars(statement)).all())
+
+
+async def list_connectors(session: AsyncSession, tenant_id: uuid.UUID) -> list[Connector]:
+    statement = select(Connector).where(Connector.tenant_id == tenant_id).order_by(Connector.name, Connector.id)
+    return list((await session.scalars(statement)).all())
+
+
+async def _update_connector(
+    session: AsyncSession, connector_id: uuid.UUID, tenant_id: uuid.UUID | None, values: dict[str, Any]
+) -> Connector | None:
+    statement = (
+        update(Connector)
+        .where(Connector.id == connector_id, _connector_filter(tenant_id))
+        .values(**values, updated_at=func.now())
+        .returning(Connector)
+        .execution_options(synchronize_session=False)
+    )
+    connector = (await session.scalars(statement)).one_or_none()
+    if connector is not None:
+        # The identity map may hold the row as it was before; make the caller see what was written.
+        await session.refresh(connector)
+    return connector
+
+
+async def lock_connector(
+    session: AsyncSession, connector_id: uuid.UUID, tenant_id: uuid.UUID | None
+) -> Connector | None:
+    """Mark the connector changed and hold its row lock until the transaction ends, so two rotations of one
+    connector run one after the other; None when no visible connector has that id."""
+    return await _update_connector(session, connector_id, tenant_id, {})
+
+
+async def set_connector_disabled(
+    session: AsyncSession, connector_id: uuid.UUID, tenant_id: uuid.UUID | None, *, disabled: bool
+) -> Connector | None:
+    """Disable (keeping the first time it was disabled) or enable the connector; None when it is not visible."""
+    disabled_at = func.coalesce(Connector.disabled_at, func.now()) if disabled else None
+    return await _update_connector(session, connector_id, tenant_id, {"disabled_at": disabled_at})
+
+
+async def expire_connector_secrets(
+    session: AsyncSession, *, tenant_id: uuid.UUID, connector_id: uuid.UUID, keep_id: uuid.UUID, at: datetime
+) -> None:
+    """Let every other secret of the connector run out at `at` at the latest (an earlier expiry stands)."""
+    statement = (
+        update(ConnectorSecret)
+        .where(
+            ConnectorSecret.tenant_id == tenant_id,
+            ConnectorSecret.connector_id == connector_id,
+            ConnectorSecret.id != keep_id,
+            ConnectorSecret.expires_at.is_(None) | (ConnectorSecret.expires_at > at),
+        )
+        .values(expires_at=at)
+    )
+    await session.execute(statement)
+
+
+async def delete_expired_connector_secrets(
+    session: AsyncSession, *, tenant_id: uuid.UUID, connector_id: uuid.UUID, now: datetime
+) -> None:
+    """Secrets are kept in the clear; one that can no longer authenticate anything is not kept at all."""
+    statement = delete(ConnectorSecret).where(
+        ConnectorSecret.tenant_id == tenant_id,
+        ConnectorSecret.connector_id == connector_id,
+        ConnectorSecret.expires_at <= now,
+    )
+    await session.execute(statement)
+
+
+async def connector_with_live_secrets(session: AsyncSession, connector_id: uuid.UUID, now: datetime) -> Row | None:
+    """The connector's columns and `secrets`, its secrets not expired at `now`, newest first, in one query."""
+    secrets = ConnectorSecret.__table__
+    live_secrets = func.array_agg(
+        aggregate_order_by(secrets.c.secret, secrets.c.created_at.desc(), secrets.c.id.desc())
+    ).filter(secrets.c.id.is_not(None))
+    statement = (
+        select(*Connector.__table__.columns, live_secrets.label("secrets"))
+        .select_from(Connector.__table__)
+        .outerjoin(
+            secrets,
+            (secrets.c.tenant_id == Connector.tenant_id)
+            & (secrets.c.connector_id == Connector.id)
+            & (secrets.c.expires_at.is_(None) | (secrets.c.expires_at > now)),
+        )
+        .where(Connector.id == connector_id)
+        .group_by(Connector.tenant_id, Connector.id)
+    )
+    return (await session.execute(statement)).one_or_none()

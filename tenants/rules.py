@@ -1,5 +1,6 @@
-"""Pure rules of tenancy: what a valid tenant, user, membership and OAuth client look like, and how client
-secrets are made, hashed and checked. No I/O here; every failure is an `InvalidInput` naming its field."""
+"""Pure rules of tenancy: what a valid tenant, user, membership, OAuth client and connector look like, and how
+client and connector secrets are made (client secrets also hashed and checked). No I/O here; every failure is
+an `InvalidInput` naming its field."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import re
 import secrets
 import zoneinfo
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from hub.errors import InvalidInput
+from tenants.models import CONNECTOR_AUTH_MODES, CONNECTOR_FORMATS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$")
 NAME_MAX_LENGTH = 200
@@ -238,3 +241,47 @@ def dummy_secret_hash() -> str:
     """Verified against when a client id is unknown, so the answer takes as long as for a known one and does
     not reveal which client ids exist. Made on first use: hashing costs tens of milliseconds."""
     return hash_secret(generate_secret())
+
+
+# Connectors ------------------------------------------------------------------------------------------------
+
+DEFAULT_CONNECTOR_AUTH_MODE = "signature"
+# Standard Webhooks secrets are "whsec_" and the base64 of the HMAC key.
+WEBHOOK_SECRET_PREFIX = "whsec_"
+CONNECTOR_SECRET_BYTES = 32
+# After a rotation the previous secret keeps working this long, so senders can be re-configured without a gap.
+DEFAULT_SECRET_OVERLAP_HOURS = 24
+MAX_SECRET_OVERLAP_HOURS = 7 * 24
+
+
+def check_connector_format(format: Any) -> str:
+    if format not in CONNECTOR_FORMATS:
+        raise InvalidInput(f"format {format!r} is not one of {', '.join(CONNECTOR_FORMATS)}", field="format")
+    return format
+
+
+def check_connector_auth_mode(auth_mode: Any) -> str:
+    if auth_mode not in CONNECTOR_AUTH_MODES:
+        raise InvalidInput(
+            f"auth_mode {auth_mode!r} is not one of {', '.join(CONNECTOR_AUTH_MODES)}", field="auth_mode"
+        )
+    return auth_mode
+
+
+def check_overlap_hours(hours: Any) -> timedelta:
+    """How long the previous secrets stay valid after a rotation: 0 (at once) to 7 days, in hours."""
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 <= hours <= MAX_SECRET_OVERLAP_HOURS:
+        raise InvalidInput(
+            f"overlap_hours must be a number from 0 to {MAX_SECRET_OVERLAP_HOURS} (7 days), got {hours!r}",
+            field="overlap_hours",
+        )
+    return timedelta(hours=hours)
+
+
+def generate_connector_secret(auth_mode: str) -> str:
+    """A new secret for a connector. Signature mode: a Standard Webhooks key ("whsec_" + base64 of 32 random
+    bytes) that senders sign with. Secret mode: 256 random bits as a URL-safe token, which senders that cannot
+    sign put in a header or query string as it is."""
+    if check_connector_auth_mode(auth_mode) == "signature":
+        return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(CONNECTOR_SECRET_BYTES)).decode("ascii")
+    return secrets.token_urlsafe(CONNECTOR_SECRET_BYTES)

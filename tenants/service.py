@@ -1,22 +1,26 @@
-"""Use cases of tenancy: tenants, users, memberships and OAuth clients.
+"""Use cases of tenancy: tenants, users, memberships, OAuth clients and connectors.
 
 Each takes the caller's session and never commits. Row-level security decides what the session may do:
 creating tenants, users and clients needs the `platform` scope; the token endpoint authenticates clients
-under the `auth` scope; an operator may update its own tenant.
+and the webhook endpoint looks connectors up under the `auth` scope; an operator may update its own tenant
+and manage its own connectors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.principal import Principal
 from tenants import repository, rules
-from tenants.models import Membership, OAuthClient, Tenant, User
+from tenants.models import Connector, Membership, OAuthClient, Tenant, User
 
 MAX_PAGE = 500
 
@@ -175,3 +179,135 @@ async def disable_client(session: AsyncSession, client_id: str) -> OAuthClient:
 async def tenants_by_ids(session: AsyncSession, tenant_ids: list[uuid.UUID]) -> list[Tenant]:
     """The tenants among `tenant_ids` this session may see (a batch for GraphQL's DataLoaders)."""
     return await repository.find_tenants(session, tenant_ids)
+
+
+# Connectors ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookConnector:
+    """What the webhook endpoint needs to authenticate and read one sender's requests."""
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    format: str
+    auth_mode: str
+    time_zone: str
+    disabled: bool
+    secrets: tuple[str, ...]  # unexpired, newest first
+
+
+def connector_admin_tenant(principal: Principal) -> uuid.UUID:
+    """The tenant whose connectors the caller may change: an operator admin's own."""
+    if principal.is_operator_admin and principal.tenant_id is not None:
+        return principal.tenant_id
+    raise Forbidden("only an operator admin manages the operator's connectors", required_role="operator_admin")
+
+
+def connector_reader_tenant(principal: Principal) -> uuid.UUID:
+    """The tenant whose connectors the caller may list: any operator staff member's own."""
+    if principal.kind == "operator" and principal.tenant_id is not None:
+        return principal.tenant_id
+    raise Forbidden("an operator's connectors are visible to its staff only", required_role="operator_staff")
+
+
+def _connector_not_found(connector_id: uuid.UUID) -> NotFound:
+    return NotFound(f"no connector with id {connector_id}", field="id")
+
+
+async def create_connector(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    name: str,
+    format: str,
+    auth_mode: str = rules.DEFAULT_CONNECTOR_AUTH_MODE,
+    time_zone: str | None = None,
+) -> tuple[Connector, str]:
+    """A new connector of the tenant and its secret in plain text: the only time the API shows the secret.
+    Its time zone is the tenant's unless given."""
+    checked_name = rules.check_name(name)
+    checked_format = rules.check_connector_format(format)
+    checked_mode = rules.check_connector_auth_mode(auth_mode)
+    checked_zone = rules.check_time_zone(time_zone) if time_zone is not None else None
+    tenant = await get_tenant(session, tenant_id)
+    connector = await repository.insert_connector(
+        session,
+        tenant_id=tenant.id,
+        name=checked_name,
+        format=checked_format,
+        auth_mode=checked_mode,
+        time_zone=checked_zone or tenant.time_zone,
+    )
+    secret = rules.generate_connector_secret(checked_mode)
+    await repository.insert_connector_secret(session, tenant_id=tenant.id, connector_id=connector.id, secret=secret)
+    return connector, secret
+
+
+async def rotate_connector_secret(
+    session: AsyncSession,
+    connector_id: uuid.UUID,
+    *,
+    tenant_id: uuid.UUID | None,
+    overlap_hours: float = rules.DEFAULT_SECRET_OVERLAP_HOURS,
+    now: datetime | None = None,
+) -> tuple[Connector, str]:
+    """A new secret for the connector, returned this once; the previous ones stay valid for `overlap_hours`
+    (0 to 7 days), or less if they were due to expire sooner. `tenant_id` None: any tenant the session sees."""
+    overlap = rules.check_overlap_hours(overlap_hours)
+    now = now or datetime.now(UTC)
+    connector = await repository.lock_connector(session, connector_id, tenant_id)
+    if connector is None:
+        raise _connector_not_found(connector_id)
+    secret = rules.generate_connector_secret(connector.auth_mode)
+    stored = await repository.insert_connector_secret(
+        session, tenant_id=connector.tenant_id, connector_id=connector.id, secret=secret
+    )
+    await repository.expire_connector_secrets(
+        session, tenant_id=connector.tenant_id, connector_id=connector.id, keep_id=stored.id, at=now + overlap
+    )
+    await repository.delete_expired_connector_secrets(
+        session, tenant_id=connector.tenant_id, connector_id=connector.id, now=now
+    )
+    return connector, secret
+
+
+async def set_connector_enabled(
+    session: AsyncSession, connector_id: uuid.UUID, *, tenant_id: uuid.UUID | None, enabled: bool
+) -> Connector:
+    """Enable or disable a connector. A disabled connector keeps its secrets; its requests are refused."""
+    connector = await repository.set_connector_disabled(session, connector_id, tenant_id, disabled=not enabled)
+    if connector is None:
+        raise _connector_not_found(connector_id)
+    return connector
+
+
+async def list_connectors(session: AsyncSession, tenant_id: uuid.UUID) -> list[Connector]:
+    """The tenant's connectors by name (a tenant has a handful, so no paging)."""
+    return await repository.list_connectors(session, tenant_id)
+
+
+async def connectors_by_ids(
+    session: AsyncSession, connector_ids: list[uuid.UUID], tenant_id: uuid.UUID | None
+) -> list[Connector]:
+    """The connectors among `connector_ids` this session may see, of `tenant_id` when given (a DataLoader batch)."""
+    return await repository.find_connectors(session, connector_ids, tenant_id)
+
+
+async def connector_for_webhook(
+    session: AsyncSession, connector_id: uuid.UUID, now: datetime
+) -> WebhookConnector | None:
+    """The connector a webhook request names, with its secrets valid at `now`, newest first; None when there
+    is no such connector. Runs in the caller's transaction under the `auth` scope, in one query."""
+    row = await repository.connector_with_live_secrets(session, connector_id, now)
+    if row is None:
+        return None
+    return WebhookConnector(
+        tenant_id=row.tenant_id,
+        id=row.id,
+        format=row.format,
+        auth_mode=row.auth_mode,
+        time_zone=row.time_zone,
+        disabled=row.disabled_at is not None,
+        secrets=tuple(row.secrets or ()),
+    )

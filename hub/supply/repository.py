@@ -9,17 +9,19 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ARRAY, Select, and_, bindparam, func, insert, literal_column, select, tuple_, update
+from sqlalchemy import ARRAY, Select, and_, bindparam, func, insert, literal, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo import sql as geo_sql
-from hub.supply.models import Facility, Lane, Space
+from hub.supply.models import Device, Facility, Lane, Space
 
 facilities = Facility.__table__
 lanes = Lane.__table__
 spaces = Space.__table__
+devices = Device.__table__
 
 Row = Mapping[str, Any]
 
@@ -29,11 +31,13 @@ FACILITY_COLUMNS = [
 ]
 LANE_COLUMNS = [c if c.name != "location" else func.ST_AsBinary(c).label(c.name) for c in lanes.columns]
 SPACE_COLUMNS = [c if c.name not in ("geom", "location") else func.ST_AsBinary(c).label(c.name) for c in spaces.columns]
+DEVICE_COLUMNS = list(devices.columns)
 
 _TABLES = {
     "facilities": (facilities, FACILITY_COLUMNS),
     "lanes": (lanes, LANE_COLUMNS),
     "spaces": (spaces, SPACE_COLUMNS),
+    "devices": (devices, DEVICE_COLUMNS),
 }
 
 # Find-a-space. One statement: the nearest live spaces within the radius (KNN on the geography GiST
@@ -162,8 +166,10 @@ async def lanes_of_facilities(
 
 def _keyset(stmt: Select, sort: ColumnElement, table: Any, after: tuple[str, uuid.UUID] | None, first: int) -> Select:
     if after is not None:
-        stmt = stmt.where(tuple_(sort, table.c.id) > tuple_(literal_column(":_k0"), literal_column(":_k1")))
-        stmt = stmt.params(_k0=after[0], _k1=after[1])
+        # Bound values: a ":name" inside literal_column is sent to the server as text and never bound.
+        stmt = stmt.where(
+            tuple_(sort, table.c.id) > tuple_(literal(after[0], sort.type), literal(after[1], table.c.id.type))
+        )
     return stmt.order_by(sort, table.c.id).limit(first + 1)
 
 
@@ -337,3 +343,51 @@ async def occupancy_in_area(
         _tenant_filter(spaces, tenant_id),
     )
     return (await session.execute(stmt)).mappings().one()
+
+
+# ------------------------------------------------------------------------------------------------ devices
+
+
+async def devices_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
+    stmt = select(*DEVICE_COLUMNS).where(devices.c.id.in_(ids), _tenant_filter(devices, tenant_id))
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def devices_page(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID | None,
+    first: int,
+    after: tuple[str, uuid.UUID] | None = None,
+    facility_ids: Sequence[uuid.UUID] | None = None,
+    kind: str | None = None,
+) -> list[Row]:
+    """One page of live devices by external id, plus one row more when a next page exists."""
+    stmt = select(*DEVICE_COLUMNS).where(_tenant_filter(devices, tenant_id), devices.c.retired_at.is_(None))
+    if facility_ids is not None:
+        stmt = stmt.where(devices.c.facility_id.in_(facility_ids))
+    if kind is not None:
+        stmt = stmt.where(devices.c.kind == kind)
+    stmt = _keyset(stmt, devices.c.external_id, devices, after, first)
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def live_space_by_code(session: AsyncSession, tenant_id: uuid.UUID, code: str) -> Row | None:
+    stmt = select(*SPACE_COLUMNS).where(
+        spaces.c.tenant_id == tenant_id, spaces.c.code == code, spaces.c.retired_at.is_(None)
+    )
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def insert_device(session: AsyncSession, values: dict[str, Any]) -> Row | None:
+    """The new device, or None when a live device of the tenant already has its external id. ON CONFLICT
+    rather than a caught error, so a duplicate leaves the caller's transaction usable."""
+    stmt = (
+        pg_insert(devices)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=[devices.c.tenant_id, devices.c.external_id], index_where=devices.c.retired_at.is_(None)
+        )
+        .returning(*DEVICE_COLUMNS)
+    )
+    return (await session.execute(stmt)).mappings().first()

@@ -1,4 +1,4 @@
-"""Pure supply rules: what a status means now, what a valid facility, lane or space looks like."""
+"""Pure supply rules: what a status means now, what a valid facility, lane, space or device looks like."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import InvalidInput
-from hub.supply.models import CURB_SIDES, FACILITY_KINDS, LANE_DIRECTIONS, PARKING_ANGLES, SIZE_CLASSES, SPACE_STATUSES
+from hub.supply.models import (
+    CURB_SIDES,
+    DEVICE_KINDS,
+    FACILITY_KINDS,
+    LANE_DIRECTIONS,
+    PARKING_ANGLES,
+    SIZE_CLASSES,
+    SPACE_STATUSES,
+)
 
 # Statuses that sensors keep confirming; these go stale. Reserved and out of service are set by the hub or
 # the operator and hold until changed.
@@ -181,3 +189,75 @@ def duplicate_codes(codes: Iterable[str]) -> list[str]:
             repeated.append(code)
         seen.add(code)
     return repeated
+
+
+# ------------------------------------------------------------------------------------------------ devices
+
+# What each kind of device may be bound to: a space, a curb zone as a whole, or a lane of a lot.
+DEVICE_TARGETS = ("space", "curb_zone", "lane")
+TARGETS_BY_DEVICE_KIND = {
+    "geomagnetic_sensor": ("space",),
+    "curb_camera": ("curb_zone", "space"),
+    "lane_camera": ("lane",),
+    "gate_controller": ("lane",),
+}
+# The input fields that name a binding, and the target each names; exactly one is given.
+BINDING_FIELDS = {"space_id": "space", "space_code": "space", "facility_id": "curb_zone", "lane_id": "lane"}
+BINDING_INPUT_NAMES = {
+    "space_id": "spaceId",
+    "space_code": "spaceCode",
+    "facility_id": "facilityId",
+    "lane_id": "laneId",
+}
+DEVICE_ID_MAX_LENGTH = 255
+# A LoRaWAN DevEUI as people write it: 16 hex digits, in pairs separated by nothing, ':', '-' or spaces.
+DEV_EUI_PATTERN = re.compile(r"^[0-9A-Fa-f]{2}(?:[\s:-]?[0-9A-Fa-f]{2}){7}$")
+MIN_OFFLINE_AFTER_S = 60
+MAX_OFFLINE_AFTER_S = 7 * 24 * 3600
+
+
+def check_device_kind(kind: str | None, field: str) -> str:
+    if kind is None:
+        raise problem(field, "is required")
+    check_choice(kind, DEVICE_KINDS, field)
+    return kind
+
+
+def normalize_external_id(external_id: str | None, field: str) -> str:
+    """The id a device's sender uses for it: a DevEUI becomes 16 upper-case hex digits (as the LoRaWAN
+    connectors report it); any other id is only trimmed."""
+    if not isinstance(external_id, str) or not external_id.strip():
+        raise problem(field, "is required")
+    trimmed = external_id.strip()
+    if len(trimmed) > DEVICE_ID_MAX_LENGTH:
+        raise problem(field, f"must be at most {DEVICE_ID_MAX_LENGTH} characters")
+    if DEV_EUI_PATTERN.match(trimmed):
+        return re.sub(r"[\s:-]", "", trimmed).upper()
+    return trimmed
+
+
+def check_offline_after(seconds: int | None, field: str) -> None:
+    """How long a device may stay silent before it counts as offline: a minute to a week."""
+    check_non_negative(seconds, field, minimum=MIN_OFFLINE_AFTER_S, maximum=MAX_OFFLINE_AFTER_S)
+
+
+def binding_field(fields: dict, prefix: str) -> str | None:
+    """Which binding field the caller gave (None when none); more than one is refused."""
+    given = [name for name in BINDING_FIELDS if fields.get(name) is not None]
+    if len(given) > 1:
+        names = ", ".join(BINDING_INPUT_NAMES[name] for name in given)
+        raise problem(prefix, f"bind the device to exactly one of a space, a curb zone or a lane; got {names}")
+    return given[0] if given else None
+
+
+def check_device_target(kind: str, target: str, field: str) -> None:
+    """A geomagnetic sensor watches one space; lane cameras and gate controllers stand at a lane; a curb
+    camera watches a curb zone or one space."""
+    allowed = TARGETS_BY_DEVICE_KIND[kind]
+    if target not in allowed:
+        wanted = " or ".join(name.replace("_", " ") for name in allowed)
+        raise problem(
+            field,
+            f"a {kind.replace('_', ' ')} binds to a {wanted}, not a {target.replace('_', ' ')}",
+            code="BINDING_NOT_ALLOWED",
+        )
