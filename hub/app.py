@@ -12,13 +12,15 @@ from arq.connections import RedisSettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.http import routes as connector_routes
 from hub import jobs, oauth, observability
 from hub.auth import KeyStore
 from hub.config import Settings, get_settings
 from hub.db import Database
+from hub.live import LiveBroker
 from schema.http import GraphQLEndpoint
 
 
@@ -80,12 +82,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.redis = redis
         app.state.keystore = keystore
         app.state.arq = pool
+        # One Redis pattern subscription per process feeds every live GraphQL subscription it serves.
+        live = LiveBroker(redis)
+        await live.start()
+        app.state.live = live
         # Everything built so far (schema, modules, pools) lives as long as the process: moved out of the
         # collector's sight, full collections stop re-scanning it, which otherwise shows up as latency spikes.
         gc.freeze()
         try:
             yield
         finally:
+            await live.stop()  # ends open subscriptions before their Redis goes away
             await jobs.drain_dispatches()  # jobs committed just before shutdown still reach Redis
             jobs.set_job_pool(None)
             await pool.aclose()
@@ -95,7 +102,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = GraphQLEndpoint(production=settings.production)
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
         *oauth.routes,
+        *connector_routes,
         *observability.routes,
     ]
     return Starlette(

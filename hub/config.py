@@ -89,6 +89,8 @@ class Settings:
     token_ttl_seconds: int = 3600
     # Requests larger than this are refused before parsing (bulk imports of 10,000 spaces fit easily).
     max_request_bytes: int = 25 * 1024 * 1024
+    # Where images that come with events (camera snapshots) are kept; events refer to them by content hash.
+    media_dir: str = "var/media"
 
     @property
     def production(self) -> bool:
@@ -116,4 +118,5 @@ def get_settings() -> Settings:
         token_issuer=os.environ.get("PARKHUB_TOKEN_ISSUER", "parkhub"),
         token_audience=os.environ.get("PARKHUB_TOKEN_AUDIENCE", "parkhub-api"),
         token_ttl_seconds=_env_int("PARKHUB_TOKEN_TTL_SECONDS", 3600),
+        media_dir=os.environ.get("PARKHUB_MEDIA_DIR", "var/media"),
     )

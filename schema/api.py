@@ -1,4 +1,4 @@
-"""The GraphQL schema: per-domain queries and mutations merged, Relay nodes, and the security limits."""
+"""The GraphQL schema: per-domain queries, mutations and subscriptions merged, Relay nodes, security limits."""
 
 from __future__ import annotations
 
@@ -19,9 +19,15 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from hub.errors import DomainError
+from schema.connectors.mutations import ConnectorMutation
+from schema.connectors.queries import ConnectorQuery
+from schema.connectors.types import Connector, Device
 from schema.drivers.operations import DriverMutation, DriverQuery
 from schema.drivers.types import Vehicle
 from schema.errors import TypedErrors
+from schema.ingest.operations import IngestMutation, IngestQuery
+from schema.live.streaming import ContextPerOperation, TypedStreamErrors
+from schema.live.subscriptions import LiveSubscription
 from schema.scalars import SCALAR_MAP
 from schema.supply.mutations import SupplyMutation
 from schema.supply.queries import SupplyQuery
@@ -46,13 +52,18 @@ LIMIT_RULES = [
 
 
 @strawberry.type
-class Query(SupplyQuery, TenantQuery, DriverQuery):
+class Query(SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
 
 
 @strawberry.type
-class Mutation(SupplyMutation, TenantMutation, DriverMutation):
+class Mutation(SupplyMutation, TenantMutation, DriverMutation, IngestMutation, ConnectorMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(LiveSubscription):
     pass
 
 
@@ -67,9 +78,13 @@ class ParkHubSchema(strawberry.Schema):
 schema = ParkHubSchema(
     query=Query,
     mutation=Mutation,
-    types=[Facility, Lane, Space, Operator, Vehicle],
+    subscription=Subscription,
+    types=[Facility, Lane, Space, Operator, Vehicle, Connector, Device],
     extensions=[
+        # Over a WebSocket, first give the operation a context of its own (TypedErrors closes it at the end).
+        ContextPerOperation,
         TypedErrors,
+        TypedStreamErrors,
         lambda: AddValidationRules(LIMIT_RULES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         # Fresh extension objects per request; the LRU caches behind them are module-level and shared.

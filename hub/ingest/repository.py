@@ -1,0 +1,238 @@
+"""All SQL of the ingest domain: the inbox, and the rows that applying events reads and writes (spaces'
+status, their history, devices' health, plate sightings). Every statement filters by tenant explicitly;
+row-level security is the second wall."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+Row = Mapping[str, Any]
+
+# One statement for the whole request: duplicates (already in the inbox, or twice in this request) are
+# skipped by the unique index, and the ids of the rows actually written come back.
+INSERT_INBOX_SQL = text("""
+INSERT INTO inbox_events (tenant_id, connector_id, source_event_id, kind, device_external_id, occurred_at,
+                          body, image_ref)
+SELECT :tenant_id, :connector_id, e.source_event_id, e.kind, e.device_external_id, e.occurred_at,
+       e.body::jsonb, e.image_ref
+FROM unnest(CAST(:source_event_ids AS text[]), CAST(:kinds AS text[]), CAST(:device_external_ids AS text[]),
+            CAST(:occurred_ats AS timestamptz[]), CAST(:bodies AS text[]), CAST(:image_refs AS text[]))
+     AS e(source_event_id, kind, device_external_id, occurred_at, body, image_ref)
+ON CONFLICT (tenant_id, connector_id, source_event_id) DO NOTHING
+RETURNING id
+""")
+
+
+async def insert_inbox_events(
+    session: AsyncSession, tenant_id: uuid.UUID, connector_id: uuid.UUID, columns: Mapping[str, list[Any]]
+) -> list[uuid.UUID]:
+    result = await session.execute(INSERT_INBOX_SQL, {"tenant_id": tenant_id, "connector_id": connector_id, **columns})
+    return [row[0] for row in result]
+
+
+async def lock_pending_events(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Row]:
+    """Pending events among `ids`, oldest first, locked; rows another job holds are skipped (it applies them)."""
+    result = await session.execute(
+        text("""
+            SELECT id, connector_id, source_event_id, kind, device_external_id, occurred_at, body, image_ref
+            FROM inbox_events
+            WHERE tenant_id = :tenant_id AND id = ANY(CAST(:ids AS uuid[])) AND state = 'pending'
+            ORDER BY occurred_at, received_at, id
+            FOR UPDATE SKIP LOCKED
+        """),
+        {"tenant_id": tenant_id, "ids": list(ids)},
+    )
+    return list(result.mappings())
+
+
+async def devices_by_external_ids(
+    session: AsyncSession, tenant_id: uuid.UUID, external_ids: Sequence[str]
+) -> list[Row]:
+    result = await session.execute(
+        text("""
+            SELECT id, kind, external_id, facility_id, space_id, lane_id, offline_since
+            FROM devices
+            WHERE tenant_id = :tenant_id AND external_id = ANY(CAST(:external_ids AS text[])) AND retired_at IS NULL
+        """),
+        {"tenant_id": tenant_id, "external_ids": list(external_ids)},
+    )
+    return list(result.mappings())
+
+
+async def lock_spaces(session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID]) -> list[Row]:
+    """Spaces with their open history interval's start, locked in id order (no deadlocks between jobs)."""
+    result = await session.execute(
+        text("""
+            SELECT s.id, s.facility_id, s.code, s.status, s.status_confirmed_at,
+                   ST_X(s.location::geometry) AS lon, ST_Y(s.location::geometry) AS lat,
+                   (SELECT i.started_at FROM space_status_intervals i
+                     WHERE i.tenant_id = s.tenant_id AND i.space_id = s.id AND i.ended_at IS NULL) AS status_since
+            FROM spaces s
+            WHERE s.tenant_id = :tenant_id AND s.id = ANY(CAST(:space_ids AS uuid[]))
+            ORDER BY s.id
+            FOR UPDATE OF s
+        """),
+        {"tenant_id": tenant_id, "space_ids": list(space_ids)},
+    )
+    return list(result.mappings())
+
+
+async def update_spaces(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
+    """rows: {id, status, confirmed_at}"""
+    if rows:
+        await session.execute(
+            text("""
+                UPDATE spaces SET status = :status, status_confirmed_at = :confirmed_at, updated_at = now()
+                WHERE tenant_id = :tenant_id AND id = :id
+            """),
+            [{"tenant_id": tenant_id, **row} for row in rows],
+        )
+
+
+async def close_open_intervals(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
+    """rows: {space_id, ended_at}: end each space's open interval (if any)."""
+    if rows:
+        await session.execute(
+            text("""
+                UPDATE space_status_intervals SET ended_at = greatest(started_at, :ended_at)
+                WHERE tenant_id = :tenant_id AND space_id = :space_id AND ended_at IS NULL
+            """),
+            [{"tenant_id": tenant_id, **row} for row in rows],
+        )
+
+
+async def insert_intervals(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
+    """rows: {space_id, facility_id, status, started_at, ended_at}"""
+    if rows:
+        await session.execute(
+            text("""
+                INSERT INTO space_status_intervals (tenant_id, space_id, facility_id, status, started_at, ended_at)
+                VALUES (:tenant_id, :space_id, :facility_id, :status, :started_at, :ended_at)
+            """),
+            [{"tenant_id": tenant_id, **row} for row in rows],
+        )
+
+
+async def update_device_health(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
+    """rows: {id, last_message_at, last_heartbeat_at, battery_percent, temperature_c, firmware, offline_since,
+    clear_offline}. Times only move forward; absent readings keep the previous ones."""
+    if rows:
+        await session.execute(
+            text("""
+                UPDATE devices SET
+                    last_message_at = greatest(last_message_at, :last_message_at),
+                    last_heartbeat_at = greatest(last_heartbeat_at, :last_heartbeat_at),
+                    battery_percent = coalesce(:battery_percent, battery_percent),
+                    temperature_c = coalesce(:temperature_c, temperature_c),
+                    firmware = coalesce(:firmware, firmware),
+                    offline_since = CASE WHEN :clear_offline THEN NULL
+                                         ELSE coalesce(offline_since, :offline_since) END,
+                    updated_at = now()
+                WHERE tenant_id = :tenant_id AND id = :id
+            """),
+            [{"tenant_id": tenant_id, **row} for row in rows],
+        )
+
+
+async def insert_plate_sightings(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
+    if rows:
+        await session.execute(
+            text("""
+                INSERT INTO plate_sightings (tenant_id, inbox_event_id, device_id, facility_id, space_id, lane_id,
+                                             plate, plate_valid, confidence, seen_at, image_ref)
+                VALUES (:tenant_id, :inbox_event_id, :device_id, :facility_id, :space_id, :lane_id,
+                        :plate, :plate_valid, :confidence, :seen_at, :image_ref)
+                ON CONFLICT (tenant_id, inbox_event_id) DO NOTHING
+            """),
+            [{"tenant_id": tenant_id, **row} for row in rows],
+        )
+
+
+async def finish_events(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
+    """rows: {id, state ('applied' or 'dead'), outcome}"""
+    if rows:
+        await session.execute(
+            text("""
+                UPDATE inbox_events SET state = :state, outcome = :outcome, attempts = attempts + 1,
+                       applied_at = CASE WHEN :state = 'applied' THEN now() END
+                WHERE tenant_id = :tenant_id AND id = :id
+            """),
+            [{"tenant_id": tenant_id, **row} for row in rows],
+        )
+
+
+# ------------------------------------------------------------------------------------------- sweeps
+
+
+async def overdue_pending_events(session: AsyncSession, received_before: datetime, limit: int) -> list[Row]:
+    """Pending events accepted before the cut-off, across tenants (the sweep runs in the platform scope)."""
+    result = await session.execute(
+        text("""
+            SELECT tenant_id, id FROM inbox_events
+            WHERE state = 'pending' AND received_at < :received_before
+            ORDER BY received_at LIMIT :limit
+        """),
+        {"received_before": received_before, "limit": limit},
+    )
+    return list(result.mappings())
+
+
+async def mark_silent_devices_offline(session: AsyncSession, now: datetime) -> list[Row]:
+    """Devices silent longer than their interval become offline; returns them with their space, if any."""
+    result = await session.execute(
+        text("""
+            UPDATE devices d
+            SET offline_since = coalesce(d.last_message_at, d.created_at) + make_interval(secs => d.offline_after_s),
+                updated_at = now()
+            WHERE d.offline_since IS NULL AND d.retired_at IS NULL
+              AND coalesce(d.last_message_at, d.created_at) + make_interval(secs => d.offline_after_s) < :now
+            RETURNING d.tenant_id, d.id, d.space_id, d.offline_since
+        """),
+        {"now": now},
+    )
+    return list(result.mappings())
+
+
+# ------------------------------------------------------------------------------------- dead letters
+
+
+async def dead_events_page(
+    session: AsyncSession, tenant_id: uuid.UUID, first: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[Row]:
+    """Dead events newest first, keyset-paged on (received_at, id)."""
+    result = await session.execute(
+        text("""
+            SELECT id, connector_id, source_event_id, kind, device_external_id, occurred_at, received_at, body,
+                   outcome, attempts
+            FROM inbox_events
+            WHERE tenant_id = :tenant_id AND state = 'dead'
+              AND (CAST(:after_at AS timestamptz) IS NULL OR (received_at, id) < (:after_at, :after_id))
+            ORDER BY received_at DESC, id DESC
+            LIMIT :limit
+        """),
+        {
+            "tenant_id": tenant_id,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": first + 1,
+        },
+    )
+    return list(result.mappings())
+
+
+async def revive_dead_events(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    result = await session.execute(
+        text("""
+            UPDATE inbox_events SET state = 'pending', outcome = NULL
+            WHERE tenant_id = :tenant_id AND id = ANY(CAST(:ids AS uuid[])) AND state = 'dead'
+            RETURNING id
+        """),
+        {"tenant_id": tenant_id, "ids": list(ids)},
+    )
+    return [row[0] for row in result]

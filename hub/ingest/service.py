@@ -1,0 +1,332 @@
+"""Use cases of the inbox: accept normalized events durably, apply them once, sweep what was left behind,
+and let operators see and replay dead events. Functions never commit; their callers' transactions do."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors.events import EventKind, NormalizedEvent
+from hub import jobs
+from hub.errors import DomainError, Forbidden
+from hub.ingest import repository, rules
+from hub.ingest.rules import DeviceState, Outcome, SpaceState
+from hub.live import OccupancyChange
+from hub.principal import Principal
+from hub.supply.rules import UNKNOWN, effective_status, normalize_external_id
+
+APPLY_JOB = "apply_inbox_events"
+# Columns of their own in the inbox; the rest of a normalized event goes into its JSON body.
+_COLUMNS = {"source_event_id", "kind", "occurred_at", "device_external_id", "image", "image_content_type"}
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    accepted: list[uuid.UUID]
+    duplicates: int
+
+
+def _body(event: NormalizedEvent) -> str:
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in _COLUMNS}
+    return orjson.dumps({key: value for key, value in fields.items() if value not in (None, {})}).decode()
+
+
+async def accept_events(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    connector_id: uuid.UUID,
+    events: Sequence[NormalizedEvent],
+    image_refs: Sequence[str | None],
+) -> AcceptResult:
+    """Write the events to the inbox (skipping ones already there) and enqueue applying the new ones
+    after the caller commits."""
+    if not events:
+        return AcceptResult([], 0)
+    columns: dict[str, list[Any]] = {
+        "source_event_ids": [event.source_event_id for event in events],
+        "kinds": [str(event.kind) for event in events],
+        "device_external_ids": [event.device_external_id for event in events],
+        "occurred_ats": [event.occurred_at for event in events],
+        "bodies": [_body(event) for event in events],
+        "image_refs": list(image_refs),
+    }
+    accepted = await repository.insert_inbox_events(session, tenant_id, connector_id, columns)
+    if accepted:
+        jobs.enqueue(session, APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
+    return AcceptResult(accepted, len(events) - len(accepted))
+
+
+# --------------------------------------------------------------------------------------------- apply
+
+
+@dataclass
+class _Space:
+    """A locked space while a job applies events to it: its state, and the history to write."""
+
+    id: uuid.UUID
+    facility_id: uuid.UUID
+    code: str
+    lon: float
+    lat: float
+    before: SpaceState
+    state: SpaceState
+    # (status as history records it, since when), in order; the first closes the open interval.
+    transitions: list[tuple[str, datetime]] = dataclasses.field(default_factory=list)
+
+    def move_to(self, state: SpaceState, at: datetime) -> None:
+        if _history_status(state) != _history_status(self.state):
+            self.transitions.append((_history_status(state), at))
+        self.state = state
+
+
+def _history_status(state: SpaceState) -> str:
+    return state.status if state.confirmed_at is not None else UNKNOWN
+
+
+def _space_state(row: Any) -> SpaceState:
+    moments = [moment for moment in (row["status_confirmed_at"], row["status_since"]) if moment is not None]
+    return SpaceState(row["status"], row["status_confirmed_at"], max(moments) if moments else None)
+
+
+async def _lock_spaces(
+    session: AsyncSession, tenant_id: uuid.UUID, space_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, _Space]:
+    rows = await repository.lock_spaces(session, tenant_id, sorted(space_ids)) if space_ids else []
+    return {
+        row["id"]: _Space(
+            row["id"], row["facility_id"], row["code"], row["lon"], row["lat"], _space_state(row), _space_state(row)
+        )
+        for row in rows
+    }
+
+
+class _Health:
+    """What a job learned about one device, written once at the end."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {
+            "last_message_at": None,
+            "last_heartbeat_at": None,
+            "battery_percent": None,
+            "temperature_c": None,
+            "firmware": None,
+            "offline_since": None,
+            "clear_offline": False,
+        }
+
+    def later(self, key: str, at: datetime) -> None:
+        current = self.values[key]
+        self.values[key] = at if current is None or at > current else current
+
+
+def _device_key(external_id: str) -> str:
+    """Devices are registered under normalized ids (DevEUIs upper-case); senders do not all normalize."""
+    try:
+        return normalize_external_id(external_id, "device_id")
+    except DomainError:
+        return external_id
+
+
+async def apply_events(
+    session: AsyncSession, tenant_id: uuid.UUID, event_ids: Sequence[uuid.UUID], now: datetime, stale_after: timedelta
+) -> list[OccupancyChange]:
+    """Apply pending inbox events (oldest first) and return the occupancy changes drivers can see, to be
+    published after commit. Events already applied (or held by another job) are skipped: each applies once."""
+    events = await repository.lock_pending_events(session, tenant_id, event_ids)
+    if not events:
+        return []
+    external_ids = {_device_key(event["device_external_id"]) for event in events if event["device_external_id"]}
+    device_rows = await repository.devices_by_external_ids(session, tenant_id, sorted(external_ids))
+    devices = {
+        row["external_id"]: DeviceState(
+            row["id"], row["kind"], row["facility_id"], row["space_id"], row["lane_id"], row["offline_since"]
+        )
+        for row in device_rows
+    }
+    spaces = await _lock_spaces(session, tenant_id, {d.space_id for d in devices.values() if d.space_id})
+    health: dict[uuid.UUID, _Health] = defaultdict(_Health)
+    finished: list[dict[str, Any]] = []
+    sightings: list[dict[str, Any]] = []
+
+    for event in events:
+        kind = EventKind(event["kind"])
+        body: dict[str, Any] = event["body"]
+        at: datetime = event["occurred_at"]
+        device = devices.get(_device_key(event["device_external_id"])) if event["device_external_id"] else None
+        reason = rules.dead_reason(kind, device, body.get("occupied"), event["device_external_id"])
+        if reason is not None or device is None:
+            finished.append({"id": event["id"], "state": "dead", "outcome": reason})
+            continue
+        space = spaces.get(device.space_id) if device.space_id else None
+        device_health = health[device.id]
+        outcome = Outcome.RECORDED
+        if kind in rules.LIFE_SIGNS:
+            device_health.later("last_message_at", at)
+            device_health.values["clear_offline"] = True
+        if kind == EventKind.HEARTBEAT:
+            device_health.later("last_heartbeat_at", at)
+        for reading in ("battery_percent", "temperature_c"):
+            if body.get(reading) is not None:
+                device_health.values[reading] = body[reading]
+        if (firmware := (body.get("details") or {}).get("firmware")) is not None:
+            device_health.values["firmware"] = str(firmware)
+
+        if kind in (EventKind.COMMS_LOST, EventKind.DECOMMISSIONED):
+            device_health.values["offline_since"] = at
+            device_health.values["clear_offline"] = False
+            if space is not None and (space.state.since is None or at >= space.state.since):
+                space.move_to(rules.withdraw_confirmation(space.state, at), at)
+        elif kind in rules.OCCUPANCY_BEARING and body.get("occupied") is not None and space is not None:
+            decision = rules.decide_space(space.state, bool(body["occupied"]), at)
+            outcome = decision.outcome
+            if decision.space is not None and outcome != Outcome.STALE:
+                space.move_to(decision.space, at)
+        elif kind == EventKind.PLATE_READ and body.get("plate"):
+            sightings.append(
+                {
+                    "inbox_event_id": event["id"],
+                    "device_id": device.id,
+                    "facility_id": device.facility_id,
+                    "space_id": device.space_id,
+                    "lane_id": device.lane_id,
+                    "plate": body["plate"],
+                    "plate_valid": bool(body.get("plate_valid", True)),
+                    "confidence": body.get("confidence"),
+                    "seen_at": at,
+                    "image_ref": event["image_ref"],
+                }
+            )
+        finished.append({"id": event["id"], "state": "applied", "outcome": str(outcome)})
+
+    await _write_spaces(session, tenant_id, spaces.values())
+    await repository.update_device_health(
+        session, tenant_id, [{"id": device_id, **h.values} for device_id, h in health.items()]
+    )
+    await repository.insert_plate_sightings(session, tenant_id, sightings)
+    await repository.finish_events(session, tenant_id, finished)
+    return _visible_changes(tenant_id, spaces.values(), now, stale_after)
+
+
+async def _write_spaces(session: AsyncSession, tenant_id: uuid.UUID, spaces: Any) -> None:
+    touched = [space for space in spaces if space.state != space.before]
+    await repository.update_spaces(
+        session,
+        tenant_id,
+        [{"id": s.id, "status": s.state.status, "confirmed_at": s.state.confirmed_at} for s in touched],
+    )
+    moved = [space for space in touched if space.transitions]
+    await repository.close_open_intervals(
+        session, tenant_id, [{"space_id": s.id, "ended_at": s.transitions[0][1]} for s in moved]
+    )
+    intervals = []
+    for space in moved:
+        for index, (status, started_at) in enumerate(space.transitions):
+            ended_at = space.transitions[index + 1][1] if index + 1 < len(space.transitions) else None
+            intervals.append(
+                {
+                    "space_id": space.id,
+                    "facility_id": space.facility_id,
+                    "status": status,
+                    "started_at": started_at,
+                    "ended_at": ended_at,
+                }
+            )
+    await repository.insert_intervals(session, tenant_id, intervals)
+
+
+def _visible_changes(tenant_id: uuid.UUID, spaces: Any, now: datetime, stale_after: timedelta) -> list[OccupancyChange]:
+    """Changes of the status drivers see (effective status), one per space whatever the events were."""
+    changes = []
+    for space in spaces:
+        before = effective_status(space.before.status, space.before.confirmed_at, now, stale_after)
+        after = effective_status(space.state.status, space.state.confirmed_at, now, stale_after)
+        if before != after:
+            changes.append(
+                OccupancyChange(
+                    tenant_id=tenant_id,
+                    # asyncpg's own UUID type is not one JSON encoders know.
+                    facility_id=uuid.UUID(str(space.facility_id)),
+                    space_id=uuid.UUID(str(space.id)),
+                    space_code=space.code,
+                    status=after,
+                    previous_status=before,
+                    changed_at=space.state.since or now,
+                    lon=space.lon,
+                    lat=space.lat,
+                )
+            )
+    return changes
+
+
+# --------------------------------------------------------------------------------------------- sweeps
+
+
+async def requeue_overdue_events(session: AsyncSession, now: datetime, older_than: timedelta, limit: int) -> int:
+    """Enqueue (after commit) every pending event accepted before `now - older_than`, per tenant."""
+    rows = await repository.overdue_pending_events(session, now - older_than, limit)
+    by_tenant: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for row in rows:
+        by_tenant[row["tenant_id"]].append(str(row["id"]))
+    for tenant_id, event_ids in by_tenant.items():
+        for start in range(0, len(event_ids), 1000):
+            jobs.enqueue(session, APPLY_JOB, str(tenant_id), event_ids[start : start + 1000])
+    return len(rows)
+
+
+async def mark_silent_devices_offline(
+    session: AsyncSession, now: datetime, stale_after: timedelta
+) -> list[OccupancyChange]:
+    """Devices silent for longer than their interval go offline; their spaces read unknown from then on."""
+    offline = await repository.mark_silent_devices_offline(session, now)
+    by_tenant: dict[uuid.UUID, dict[uuid.UUID, datetime]] = defaultdict(dict)
+    for row in offline:
+        if row["space_id"] is not None:
+            by_tenant[row["tenant_id"]][row["space_id"]] = row["offline_since"]
+    changes: list[OccupancyChange] = []
+    for tenant_id, silent_since in by_tenant.items():
+        spaces = await _lock_spaces(session, tenant_id, set(silent_since))
+        for space in spaces.values():
+            at = silent_since[space.id]
+            if space.state.since is None or at >= space.state.since:
+                space.move_to(rules.withdraw_confirmation(space.state, at), at)
+        await _write_spaces(session, tenant_id, spaces.values())
+        changes += _visible_changes(tenant_id, spaces.values(), now, stale_after)
+    return changes
+
+
+# --------------------------------------------------------------------------------------- dead letters
+
+
+async def replay_dead_events(session: AsyncSession, tenant_id: uuid.UUID, event_ids: Sequence[uuid.UUID]) -> int:
+    """Put dead events back in the queue (after, say, registering the device they named)."""
+    revived = await repository.revive_dead_events(session, tenant_id, event_ids)
+    if revived:
+        jobs.enqueue(session, APPLY_JOB, str(tenant_id), [str(event_id) for event_id in revived])
+    return len(revived)
+
+
+def _operator_tenant(principal: Principal, *, admin: bool) -> uuid.UUID:
+    if principal.kind == "operator" and principal.tenant_id and (not admin or principal.role == "operator_admin"):
+        return principal.tenant_id
+    raise Forbidden(
+        "only the operator's admins may replay its events" if admin else "dead events are for the operator's staff",
+        required_role="operator_admin" if admin else "operator_staff",
+    )
+
+
+async def dead_letters(
+    session: AsyncSession, principal: Principal, first: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[Any]:
+    return await repository.dead_events_page(session, _operator_tenant(principal, admin=False), first, after)
+
+
+async def replay_dead_letters(session: AsyncSession, principal: Principal, event_ids: Sequence[uuid.UUID]) -> int:
+    return await replay_dead_events(session, _operator_tenant(principal, admin=True), event_ids)

@@ -1,0 +1,112 @@
+"""Fixtures for the inbound pipeline: an operator's site, a connector of each kind, devices, and a worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from arq.worker import Worker
+from sqlalchemy import text
+
+from connectors import signatures
+from connectors.http import credentials
+from hub import jobs
+from hub.config import Settings
+from hub.db import Database
+from tests.api.conftest import Caller, Callers, app, callers, client  # noqa: F401 (fixtures shared with the API tests)
+from tests.api.supply_ops import build_site
+
+
+@dataclass
+class Site:
+    admin: Caller
+    tenant_id: uuid.UUID
+    spaces: list[dict[str, Any]]  # {"id": global id, "code": ...}
+    space_ids: list[uuid.UUID]
+
+
+@dataclass
+class WebhookConnector:
+    id: uuid.UUID
+    secret: str
+
+
+async def _add_connector(owner_db: Database, tenant_id: uuid.UUID, fmt: str, auth_mode: str) -> WebhookConnector:
+    secret = signatures.generate_secret() if auth_mode == "signature" else f"token-{uuid.uuid4().hex}"
+    connector_id = uuid.uuid4()
+    async with owner_db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO connectors (tenant_id, id, name, format, auth_mode, time_zone) "
+                "VALUES (:t, :id, :name, :fmt, :auth, 'Asia/Shanghai')"
+            ),
+            {"t": tenant_id, "id": connector_id, "name": f"{fmt} feed", "fmt": fmt, "auth": auth_mode},
+        )
+        await conn.execute(
+            text("INSERT INTO connector_secrets (tenant_id, connector_id, secret) VALUES (:t, :c, :s)"),
+            {"t": tenant_id, "c": connector_id, "s": secret},
+        )
+    return WebhookConnector(connector_id, secret)
+
+
+@pytest.fixture
+async def site(callers: Callers, owner_db: Database) -> Site:  # noqa: F811 (the fixture, imported above)
+    admin = await callers.operator()
+    built = await build_site(admin, 114.06, 22.55, f"S{uuid.uuid4().hex[:4]}", spaces=3)
+    space_ids = []
+    async with owner_db.engine.begin() as conn:
+        for space in built["spaces"]:
+            row = await conn.execute(
+                text("SELECT id FROM spaces WHERE tenant_id = :t AND code = :c"),
+                {"t": admin.tenant_id, "c": space["code"]},
+            )
+            space_ids.append(row.scalar_one())
+    assert admin.tenant_id is not None
+    return Site(admin, admin.tenant_id, built["spaces"], space_ids)
+
+
+@pytest.fixture
+def add_connector(owner_db: Database) -> Callable[..., Any]:
+    async def add(site: Site, fmt: str, auth_mode: str = "signature") -> WebhookConnector:
+        credentials.clear()
+        return await _add_connector(owner_db, site.tenant_id, fmt, auth_mode)
+
+    return add
+
+
+@pytest.fixture
+def add_sensor(owner_db: Database) -> Callable[..., Any]:
+    async def add(site: Site, external_id: str, space_index: int = 0, kind: str = "geomagnetic_sensor") -> uuid.UUID:
+        space_id = site.space_ids[space_index]
+        device_id = uuid.uuid4()
+        async with owner_db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO devices (tenant_id, id, kind, external_id, facility_id, space_id) "
+                    "SELECT tenant_id, :id, :kind, :ext, facility_id, id FROM spaces WHERE tenant_id = :t AND id = :s"
+                ),
+                {"t": site.tenant_id, "id": device_id, "kind": kind, "ext": external_id, "s": space_id},
+            )
+        return device_id
+
+    return add
+
+
+@pytest.fixture
+def run_worker(settings: Settings) -> Callable[..., Any]:
+    """Drain the job queue with the hub's real arq worker, in-process, and return the jobs it ran."""
+
+    async def run() -> int:
+        await jobs.drain_dispatches()  # jobs of the requests just answered are on their way to Redis
+        worker: Worker = jobs.create_worker(settings, burst=True, handle_signals=False, poll_delay=0.05, cron_jobs=[])
+        app_pool = jobs.get_job_pool()  # the worker installs its own pool and unsets it when it stops
+        try:
+            return await worker.run_check()
+        finally:
+            await worker.close()
+            jobs.set_job_pool(app_pool)
+
+    return run
