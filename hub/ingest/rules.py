@@ -21,7 +21,6 @@ class Outcome(enum.StrEnum):
     CONFIRMED = "confirmed"  # the space's status was confirmed as it was
     STALE = "stale"  # older than the space's state: recorded, not applied
     RECORDED = "recorded"  # health, sightings, comms: recorded without a status of its own
-    DEAD = "dead"  # could not be applied; `reason` says why
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,6 @@ class SpaceState:
 @dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome
-    reason: str | None = None
     space: SpaceState | None = None  # the space's state after the event, when it has one
 
 
