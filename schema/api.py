@@ -25,6 +25,7 @@ from schema.connectors.types import Connector, Device
 from schema.drivers.operations import DriverMutation, DriverQuery
 from schema.drivers.types import Vehicle
 from schema.errors import TypedErrors
+from schema.history.queries import HistoryQuery
 from schema.ingest.operations import IngestMutation, IngestQuery
 from schema.live.streaming import ContextPerOperation, TypedStreamErrors
 from schema.live.subscriptions import LiveSubscription
@@ -52,7 +53,7 @@ LIMIT_RULES = [
 
 
 @strawberry.type
-class Query(SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery):
+class Query(SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery, HistoryQuery):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from strawberry import relay
@@ -57,6 +58,17 @@ def decode_cursor(cursor: str | None) -> tuple[str, uuid.UUID] | None:
         row_id, sort_value = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return sort_value, uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("after: not a cursor returned by this API", code="INVALID_CURSOR", field="after") from None
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """A cursor of a page sorted by a time, then by id."""
+    decoded = decode_cursor(cursor)
+    if decoded is None:
+        return None
+    try:
+        return datetime.fromisoformat(decoded[0]), decoded[1]
+    except ValueError:
         raise InvalidInput("after: not a cursor returned by this API", code="INVALID_CURSOR", field="after") from None
 
 

@@ -95,30 +95,6 @@ async def update_spaces(session: AsyncSession, tenant_id: uuid.UUID, rows: Seque
         )
 
 
-async def close_open_intervals(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
-    """rows: {space_id, ended_at}: end each space's open interval (if any)."""
-    if rows:
-        await session.execute(
-            text("""
-                UPDATE space_status_intervals SET ended_at = greatest(started_at, :ended_at)
-                WHERE tenant_id = :tenant_id AND space_id = :space_id AND ended_at IS NULL
-            """),
-            [{"tenant_id": tenant_id, **row} for row in rows],
-        )
-
-
-async def insert_intervals(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
-    """rows: {space_id, facility_id, status, started_at, ended_at}"""
-    if rows:
-        await session.execute(
-            text("""
-                INSERT INTO space_status_intervals (tenant_id, space_id, facility_id, status, started_at, ended_at)
-                VALUES (:tenant_id, :space_id, :facility_id, :status, :started_at, :ended_at)
-            """),
-            [{"tenant_id": tenant_id, **row} for row in rows],
-        )
-
-
 async def update_device_health(session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
     """rows: {id, last_message_at, last_heartbeat_at, battery_percent, temperature_c, firmware, offline_since,
     clear_offline}. Times only move forward; absent readings keep the previous ones."""

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.events import EventKind, NormalizedEvent
 from hub import jobs
 from hub.errors import DomainError, Forbidden
+from hub.history import service as history
+from hub.history.service import SpaceTransitions
 from hub.ingest import repository, rules
 from hub.ingest.rules import DeviceState, Outcome, SpaceState
 from hub.live import OccupancyChange
@@ -222,24 +224,9 @@ async def _write_spaces(session: AsyncSession, tenant_id: uuid.UUID, spaces: Any
         tenant_id,
         [{"id": s.id, "status": s.state.status, "confirmed_at": s.state.confirmed_at} for s in touched],
     )
-    moved = [space for space in touched if space.transitions]
-    await repository.close_open_intervals(
-        session, tenant_id, [{"space_id": s.id, "ended_at": s.transitions[0][1]} for s in moved]
+    await history.record_transitions(
+        session, tenant_id, [SpaceTransitions(s.id, s.facility_id, s.transitions) for s in touched]
     )
-    intervals = []
-    for space in moved:
-        for index, (status, started_at) in enumerate(space.transitions):
-            ended_at = space.transitions[index + 1][1] if index + 1 < len(space.transitions) else None
-            intervals.append(
-                {
-                    "space_id": space.id,
-                    "facility_id": space.facility_id,
-                    "status": status,
-                    "started_at": started_at,
-                    "ended_at": ended_at,
-                }
-            )
-    await repository.insert_intervals(session, tenant_id, intervals)
 
 
 def _visible_changes(tenant_id: uuid.UUID, spaces: Any, now: datetime, stale_after: timedelta) -> list[OccupancyChange]:

@@ -348,6 +348,20 @@ async def occupancy_in_area(
 # ------------------------------------------------------------------------------------------------ devices
 
 
+async def device_health_by_tenant(session: AsyncSession, tenant_id: uuid.UUID | None) -> list[Row]:
+    """{tenant_id, total, offline}: live devices per tenant, and how many are silent past their interval."""
+    stmt = (
+        select(
+            devices.c.tenant_id,
+            func.count().label("total"),
+            func.count().filter(devices.c.offline_since.is_not(None)).label("offline"),
+        )
+        .where(devices.c.retired_at.is_(None), _tenant_filter(devices, tenant_id))
+        .group_by(devices.c.tenant_id)
+    )
+    return list((await session.execute(stmt)).mappings().all())
+
+
 async def devices_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
     stmt = select(*DEVICE_COLUMNS).where(devices.c.id.in_(ids), _tenant_filter(devices, tenant_id))
     return list((await session.execute(stmt)).mappings().all())

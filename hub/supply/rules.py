@@ -47,6 +47,14 @@ def effective_status(status: str, confirmed_at: datetime | None, now: datetime, 
 
 
 @dataclass(frozen=True)
+class DeviceHealth:
+    """An operator's live devices, and how many went silent past their configured interval."""
+
+    total: int
+    offline: int
+
+
+@dataclass(frozen=True)
 class Occupancy:
     total: int
     vacant: int

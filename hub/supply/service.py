@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import geo
 from hub.config import get_settings
 from hub.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from hub.history import service as history
 from hub.principal import Principal
 from hub.supply import repository, rules
-from hub.supply.rules import Occupancy, problem
+from hub.supply.rules import DeviceHealth, Occupancy, problem
 from tenants import service as tenants_service
 
 MAX_FIRST = 100
@@ -168,6 +169,12 @@ async def occupancy_by_operator(session: AsyncSession, principal: Principal) -> 
     require_occupancy_reader(principal)
     rows = await repository.occupancy_by_tenant(session, confirmed_after(now_utc()), tenant_filter(principal))
     return [(row["tenant_id"], occupancy_from_row(row)) for row in rows]
+
+
+async def device_health_by_operator(session: AsyncSession, principal: Principal) -> dict[uuid.UUID, DeviceHealth]:
+    require_occupancy_reader(principal)
+    rows = await repository.device_health_by_tenant(session, tenant_filter(principal))
+    return {row["tenant_id"]: DeviceHealth(total=row["total"], offline=row["offline"]) for row in rows}
 
 
 async def occupancy_in_area(session: AsyncSession, principal: Principal, area: Any) -> Occupancy:
@@ -501,7 +508,14 @@ async def create_spaces(
     for code in await repository.live_codes_taken(session, tenant_id, codes):
         problems.add(problem("input", f"a live space already has code {code!r}", code="CODE_TAKEN"))
     problems.raise_if_any("spaces")
-    return await repository.insert_rows(session, "spaces", rows)
+    created = await repository.insert_rows(session, "spaces", rows)
+    await history.record_statuses_set(
+        session,
+        tenant_id,
+        [(row["id"], row["facility_id"], row["status"]) for row in created if row["status_confirmed_at"]],
+        now,
+    )
+    return created
 
 
 async def update_space(
@@ -528,6 +542,10 @@ async def update_space(
         values["location"] = geo.to_db(geo.representative_point(shape))
     updated = await repository.update_row(session, "spaces", tenant_id, space_id, values)
     assert updated is not None
+    if "status" in values:
+        await history.record_statuses_set(
+            session, tenant_id, [(space_id, updated["facility_id"], updated["status"])], values["status_confirmed_at"]
+        )
     return updated
 
 
@@ -537,7 +555,9 @@ async def retire_spaces(
     tenant_id = require_operator_admin(principal)
     rules.check_bulk_size(len(space_ids), "ids")
     wanted = list(dict.fromkeys(space_ids))
-    retired = await repository.retire_spaces(session, tenant_id, wanted, now_utc())
+    now = now_utc()
+    retired = await repository.retire_spaces(session, tenant_id, wanted, now)
+    await history.end_histories(session, tenant_id, [row["id"] for row in retired], now)
     if len(retired) != len(wanted):
         missing = next(space_id for space_id in wanted if space_id not in {row["id"] for row in retired})
         # Raising rolls the whole call back: the spaces already retired above are not kept.

@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 from hub.errors import InvalidInput
 from hub.ingest import service
 from schema.context import Info
-from schema.relay import check_first, connection, decode_cursor
+from schema.relay import check_first, connection, decode_time_cursor
 
 
 @strawberry.type(description="An inbound event that could not be applied (unknown device, failed validation)")
@@ -45,11 +45,6 @@ class DeadEvent:
         )
 
 
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    decoded = decode_cursor(cursor)
-    return (datetime.fromisoformat(decoded[0]), decoded[1]) if decoded else None
-
-
 @strawberry.type
 class IngestQuery:
     @strawberry.field(description="The operator's dead events, newest first")
@@ -58,7 +53,7 @@ class IngestQuery:
     ) -> relay.Connection[DeadEvent]:
         page_size = check_first(first)
         async with info.context.read() as session:
-            rows = await service.dead_letters(session, info.context.principal, page_size, _after(after))
+            rows = await service.dead_letters(session, info.context.principal, page_size, decode_time_cursor(after))
         return connection(
             rows,
             page_size,

@@ -11,6 +11,7 @@ from schema.relay import check_first, connection, decode_cursor, uuid_of
 from schema.scalars import GeoJSON
 from schema.supply.inputs import BBoxInput, SpaceSearchFilter
 from schema.supply.types import (
+    DeviceHealth,
     Facility,
     FacilityKind,
     NearbySpace,
@@ -98,14 +99,22 @@ class SupplyQuery:
             include_retired=include_retired,
         )
 
-    @strawberry.field(description="Current occupancy per operator (city, platform; an operator sees its own).")
+    @strawberry.field(
+        description="Current occupancy and device health per operator (city, platform; an operator sees its own)."
+    )
     async def occupancy_by_operator(self, info: Info) -> list[OperatorOccupancy]:
         async with info.context.read() as session:
             rows = await service.occupancy_by_operator(session, info.context.principal)
+            health = await service.device_health_by_operator(session, info.context.principal)
         operators = await info.context.loaders.operator.load_many([tenant_id for tenant_id, _ in rows])
+        no_devices = DeviceHealth(total=0, offline=0)
         return [
-            OperatorOccupancy(operator=operator, occupancy=Occupancy.of(occupancy))
-            for operator, (_, occupancy) in zip(operators, rows, strict=True)
+            OperatorOccupancy(
+                operator=operator,
+                occupancy=Occupancy.of(occupancy),
+                devices=DeviceHealth(**vars(health[tenant_id])) if tenant_id in health else no_devices,
+            )
+            for operator, (tenant_id, occupancy) in zip(operators, rows, strict=True)
             if operator is not None
         ]
 

@@ -337,6 +337,13 @@ class NearbySpace:
 class OperatorOccupancy:
     operator: OperatorType
     occupancy: Occupancy
+    devices: DeviceHealth
+
+
+@strawberry.type(description="An operator's live sensors, cameras and gate controllers")
+class DeviceHealth:
+    total: int
+    offline: int = strawberry.field(description="Silent for longer than their configured interval")
 
 
 async def spaces_connection(
