@@ -228,6 +228,7 @@ class SpaceStatusInterval(Base):
         CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
         Index("ix_space_status_intervals_facility_time", "tenant_id", "facility_id", "started_at"),
         Index("ix_space_status_intervals_space_time", "tenant_id", "space_id", "started_at"),
+        Index("ix_space_status_intervals_facility_end", "tenant_id", "facility_id", "ended_at"),
         Index(
             "uq_space_status_intervals_open",
             "tenant_id",
