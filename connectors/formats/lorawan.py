@@ -11,8 +11,9 @@ acknowledged and ignored. Other TTS messages (join accepts, downlink events, ...
 ignored too.
 
 ChirpStack names its event in the query string (`?event=up`); only `up` yields events, the other known
-events are acknowledged and ignored. Without a known event name the body is accepted only if it looks like
-an uplink. JSON only: the Protobuf marshaler is refused with a message saying so.
+events are acknowledged and ignored, and so are MAC-only uplinks (no `fPort`, `data` or `object`). Without
+a known event name the body is accepted only if it looks like an uplink. JSON only: the Protobuf marshaler
+is refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def parse_chirpstack_v4(request: InboundRequest) -> FormatResult:
     message = Fields(body, "", None)
     device = message.required_child("deviceInfo")
     port = message.integer("fPort")
+    decoded = message.child("object")
+    if port is None and not message.text("data") and decoded is None:
+        # ChirpStack's JSON, like TTS's, omits zero and empty fields: a MAC-only uplink (fPort 0) has neither
+        # port nor data. It carries nothing from the sensor and is not the sender's mistake: acknowledged.
+        return FormatResult(events=[], ignored=1)
     details: dict[str, Any] = {"f_port": port, "f_cnt": message.extra("fCnt") or 0}
     details["device_name"] = device.extra("deviceName")
     details["application_id"] = device.extra("applicationId")
@@ -111,7 +117,7 @@ def parse_chirpstack_v4(request: InboundRequest) -> FormatResult:
         port=port,
         raw_payload=message.text("data"),
         raw_path="data",
-        decoded=message.child("object"),
+        decoded=decoded,
         details=details,
     )
     return FormatResult(events=[(0, event)])

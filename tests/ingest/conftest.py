@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from arq.worker import Worker
 from sqlalchemy import text
 
@@ -26,6 +29,9 @@ class Site:
     tenant_id: uuid.UUID
     spaces: list[dict[str, Any]]  # {"id": global id, "code": ...}
     space_ids: list[uuid.UUID]
+    # Global ids of the site's other places devices bind to (a lot's entry lane, a curb zone beside the lot).
+    lane_id: str | None = None
+    curb_zone_id: str | None = None
 
 
 @dataclass
@@ -65,7 +71,14 @@ async def site(callers: Callers, owner_db: Database) -> Site:  # noqa: F811 (the
             )
             space_ids.append(row.scalar_one())
     assert admin.tenant_id is not None
-    return Site(admin, admin.tenant_id, built["spaces"], space_ids)
+    return Site(
+        admin,
+        admin.tenant_id,
+        built["spaces"],
+        space_ids,
+        lane_id=built["lane"]["id"],
+        curb_zone_id=built["curb"]["id"],
+    )
 
 
 @pytest.fixture
@@ -108,5 +121,58 @@ def run_worker(settings: Settings) -> Callable[..., Any]:
         finally:
             await worker.close()
             jobs.set_job_pool(app_pool)
+
+    return run
+
+
+REGISTER_DEVICE = "mutation($input: RegisterDeviceInput!) { registerDevice(input: $input) { id externalId } }"
+
+
+@pytest.fixture
+def register_device() -> Callable[..., Any]:
+    """Register a device the way an operator admin does, through GraphQL `registerDevice`. Bind it with exactly
+    one of `space_index` (a space of the site), `lane=True` (the lot's entry lane) or `curb_zone=True`."""
+
+    async def register(
+        site: Site,
+        external_id: str,
+        kind: str = "GEOMAGNETIC_SENSOR",
+        *,
+        space_index: int | None = None,
+        lane: bool = False,
+        curb_zone: bool = False,
+        offline_after_seconds: int | None = None,
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {"kind": kind, "externalId": external_id}
+        if space_index is not None:
+            fields["spaceId"] = site.spaces[space_index]["id"]
+        if lane:
+            fields["laneId"] = site.lane_id
+        if curb_zone:
+            fields["facilityId"] = site.curb_zone_id
+        if offline_after_seconds is not None:
+            fields["offlineAfterSeconds"] = offline_after_seconds
+        return (await site.admin.data(REGISTER_DEVICE, {"input": fields}))["registerDevice"]
+
+    return register
+
+
+@pytest.fixture
+def media_dir(app: Any, tmp_path: Path) -> Iterator[Path]:  # noqa: F811 (the fixture, imported above)
+    """Camera images of this test go to a temporary directory instead of the working tree's var/media."""
+    original: Settings = app.state.settings
+    app.state.settings = dataclasses.replace(original, media_dir=str(tmp_path / "media"))
+    try:
+        yield tmp_path / "media"
+    finally:
+        app.state.settings = original
+
+
+@pytest.fixture
+def run_sweep(db: Database, redis: aioredis.Redis) -> Callable[..., Any]:
+    """Run one of the inbox's periodic jobs (hub.ingest.tasks) now, with the context the worker gives it."""
+
+    async def run(sweep: Callable[[dict[str, Any]], Awaitable[int]]) -> int:
+        return await sweep({"db": db, "redis": redis})
 
     return run
