@@ -56,7 +56,7 @@ async def devices_by_external_ids(
 ) -> list[Row]:
     result = await session.execute(
         text("""
-            SELECT id, kind, external_id, facility_id, space_id, lane_id, offline_since
+            SELECT id, kind, external_id, facility_id, space_id, lane_id, offline_since, last_message_at
             FROM devices
             WHERE tenant_id = :tenant_id AND external_id = ANY(CAST(:external_ids AS text[])) AND retired_at IS NULL
         """),

@@ -31,6 +31,7 @@ class DeviceState:
     space_id: uuid.UUID | None
     lane_id: uuid.UUID | None
     offline_since: datetime | None
+    last_message_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +85,14 @@ def dead_reason(
     if kind in OCCUPANCY_BEARING and occupied is not None and device.space_id is None:
         return f"device {external_id!r} reports occupancy but is not bound to a space"
     return None
+
+
+def loss_applies(last_message_at: datetime | None, at: datetime) -> bool:
+    """A comms loss reported at `at` counts only if the device has not spoken since (a late report of an old
+    outage must not take a talking device offline)."""
+    return last_message_at is None or at >= last_message_at
+
+
+def offline_after_life_sign(offline_since: datetime | None, at: datetime) -> datetime | None:
+    """A sign of life ends an outage only if it came after the outage began; an older message does not."""
+    return None if offline_since is not None and at >= offline_since else offline_since

@@ -111,22 +111,44 @@ async def _lock_spaces(
 
 
 class _Health:
-    """What a job learned about one device, written once at the end."""
+    """What a job learned about one device, written once at the end. Starts from the device's stored state so
+    late events are judged against what is already known."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: DeviceState) -> None:
+        self.was_offline = device.offline_since is not None
+        self.last_message_at = device.last_message_at
+        self.offline_since = device.offline_since
         self.values: dict[str, Any] = {
             "last_message_at": None,
             "last_heartbeat_at": None,
             "battery_percent": None,
             "temperature_c": None,
             "firmware": None,
-            "offline_since": None,
-            "clear_offline": False,
         }
 
     def later(self, key: str, at: datetime) -> None:
         current = self.values[key]
         self.values[key] = at if current is None or at > current else current
+
+    def life_sign(self, at: datetime) -> None:
+        self.later("last_message_at", at)
+        self.last_message_at = max(filter(None, (self.last_message_at, at)))
+        self.offline_since = rules.offline_after_life_sign(self.offline_since, at)
+
+    def lost(self, at: datetime) -> bool:
+        """Record a comms loss; False when the device spoke after it (the report is old news)."""
+        if not rules.loss_applies(self.last_message_at, at):
+            return False
+        self.offline_since = self.offline_since or at
+        return True
+
+    def row(self, device_id: uuid.UUID) -> dict[str, Any]:
+        return {
+            "id": device_id,
+            **self.values,
+            "offline_since": self.offline_since,
+            "clear_offline": self.was_offline and self.offline_since is None,
+        }
 
 
 def _device_key(external_id: str) -> str:
@@ -149,12 +171,18 @@ async def apply_events(
     device_rows = await repository.devices_by_external_ids(session, tenant_id, sorted(external_ids))
     devices = {
         row["external_id"]: DeviceState(
-            row["id"], row["kind"], row["facility_id"], row["space_id"], row["lane_id"], row["offline_since"]
+            row["id"],
+            row["kind"],
+            row["facility_id"],
+            row["space_id"],
+            row["lane_id"],
+            row["offline_since"],
+            row["last_message_at"],
         )
         for row in device_rows
     }
     spaces = await _lock_spaces(session, tenant_id, {d.space_id for d in devices.values() if d.space_id})
-    health: dict[uuid.UUID, _Health] = defaultdict(_Health)
+    health: dict[uuid.UUID, _Health] = {}
     finished: list[dict[str, Any]] = []
     sightings: list[dict[str, Any]] = []
 
@@ -168,11 +196,10 @@ async def apply_events(
             finished.append({"id": event["id"], "state": "dead", "outcome": reason})
             continue
         space = spaces.get(device.space_id) if device.space_id else None
-        device_health = health[device.id]
+        device_health = health.setdefault(device.id, _Health(device))
         outcome = Outcome.RECORDED
         if kind in rules.LIFE_SIGNS:
-            device_health.later("last_message_at", at)
-            device_health.values["clear_offline"] = True
+            device_health.life_sign(at)
         if kind == EventKind.HEARTBEAT:
             device_health.later("last_heartbeat_at", at)
         for reading in ("battery_percent", "temperature_c"):
@@ -182,9 +209,8 @@ async def apply_events(
             device_health.values["firmware"] = str(firmware)
 
         if kind in (EventKind.COMMS_LOST, EventKind.DECOMMISSIONED):
-            device_health.values["offline_since"] = at
-            device_health.values["clear_offline"] = False
-            if space is not None and (space.state.since is None or at >= space.state.since):
+            lost = device_health.lost(at)
+            if lost and space is not None and (space.state.since is None or at >= space.state.since):
                 space.move_to(rules.withdraw_confirmation(space.state, at), at)
         elif kind in rules.OCCUPANCY_BEARING and body.get("occupied") is not None and space is not None:
             decision = rules.decide_space(space.state, bool(body["occupied"]), at)
@@ -209,9 +235,7 @@ async def apply_events(
         finished.append({"id": event["id"], "state": "applied", "outcome": str(outcome)})
 
     await _write_spaces(session, tenant_id, spaces.values())
-    await repository.update_device_health(
-        session, tenant_id, [{"id": device_id, **h.values} for device_id, h in health.items()]
-    )
+    await repository.update_device_health(session, tenant_id, [h.row(device_id) for device_id, h in health.items()])
     await repository.insert_plate_sightings(session, tenant_id, sightings)
     await repository.finish_events(session, tenant_id, finished)
     return _visible_changes(tenant_id, spaces.values(), now, stale_after)

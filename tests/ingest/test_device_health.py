@@ -169,3 +169,40 @@ async def test_comms_lost_and_restored_in_one_batch_leave_the_device_online(
     health = await device(site, "cds-sensor-8")
     assert (health["online"], health["offlineSince"]) == (True, None)
     assert await status(site, 0) == "UNKNOWN"
+
+
+async def test_a_late_report_of_an_old_outage_does_not_take_a_talking_sensor_offline(
+    client, site: Site, add_connector, register_device, run_worker
+) -> None:
+    connector = await add_connector(site, "cds")
+    await register_device(site, "cds-sensor-9", space_index=1)
+    start = next_second()
+    batch = {"data": {"events": [cds_event("park_start", "cds-sensor-9", start + timedelta(seconds=2))]}}
+    assert_accepted(await post_signed(client, connector, batch), accepted=1)
+    await run_worker()
+    # The outage it reports ended before the sensor's last message.
+    late = {"data": {"events": [cds_event("comms_lost", "cds-sensor-9", start + timedelta(seconds=1))]}}
+    assert_accepted(await post_signed(client, connector, late), accepted=1)
+    await run_worker()
+    health = await device(site, "cds-sensor-9")
+    assert (health["online"], health["offlineSince"]) == (True, None)
+    assert await status(site, 1) == "OCCUPIED"
+
+
+async def test_a_message_older_than_the_outage_does_not_end_it(
+    client, site: Site, add_connector, register_device, run_worker
+) -> None:
+    connector = await add_connector(site, "cds")
+    await register_device(site, "cds-sensor-10", space_index=1)
+    start = next_second()
+    lost = {"data": {"events": [cds_event("comms_lost", "cds-sensor-10", start + timedelta(seconds=2))]}}
+    assert_accepted(await post_signed(client, connector, lost), accepted=1)
+    await run_worker()
+    # Delayed in the network: sent before the outage began.
+    old = {"data": {"events": [cds_event("park_start", "cds-sensor-10", start + timedelta(seconds=1))]}}
+    assert_accepted(await post_signed(client, connector, old), accepted=1)
+    await run_worker()
+    health = await device(site, "cds-sensor-10")
+    assert health["online"] is False
+    assert parse_time(health["offlineSince"]) == start + timedelta(seconds=2)
+    assert await status(site, 1) == "UNKNOWN"
