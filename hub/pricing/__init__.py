@@ -1,0 +1,2 @@
+"""Pricing: tariffs (tariff.py: the data model, its JSON form and validation) and the pure tariff engine
+(rules.py: itemized quotes, exit grace, re-entry)."""
