@@ -418,6 +418,7 @@ def schema_export(
 
 # --- other command groups -----------------------------------------------------------------------
 # Each domain's command group, mounted after the core commands.
+from hub.access.cli import vehicles_app  # noqa: E402
 from hub.seed.cli import seed_app  # noqa: E402  (mounted after the core commands are defined)
 from tenants.cli import client_app, connector_app, device_app, keys_app, tenant_app, token_app  # noqa: E402
 
@@ -428,6 +429,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(connector_app, name="connector")
 app.add_typer(device_app, name="device")
 app.add_typer(seed_app, name="seed")
+app.add_typer(vehicles_app, name="vehicles")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic's autogenerate and for tests."""
 
+from hub.access.models import BlocklistEntry, VehiclePass, WhitelistEntry  # noqa: F401  (for Alembic)
 from hub.db import Base
 from hub.drivers.models import Vehicle
 from hub.ingest.models import InboxEvent, PlateSighting

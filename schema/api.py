@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from hub.errors import DomainError
+from schema.access.operations import AccessMutation, AccessQuery
 from schema.connectors.mutations import ConnectorMutation
 from schema.connectors.queries import ConnectorQuery
 from schema.connectors.types import Connector, Device
@@ -53,13 +54,13 @@ LIMIT_RULES = [
 
 
 @strawberry.type
-class Query(SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery, HistoryQuery):
+class Query(SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery, HistoryQuery, AccessQuery):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
 
 
 @strawberry.type
-class Mutation(SupplyMutation, TenantMutation, DriverMutation, IngestMutation, ConnectorMutation):
+class Mutation(SupplyMutation, TenantMutation, DriverMutation, IngestMutation, ConnectorMutation, AccessMutation):
     pass
 
 
