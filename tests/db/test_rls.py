@@ -58,3 +58,30 @@ async def test_operator_cannot_write_another_tenants_rows(db: Database) -> None:
         raise AssertionError("an operator wrote a row of another tenant")
     async with db.transaction(Scope("operator", tenant_id=theirs)) as session:
         assert (await session.execute(text("SELECT count(*) FROM facilities"))).scalar_one() == 0
+
+
+# Tables every caller may read whole by design: none of them holds a tenant's data.
+SHARED_TABLES = {"signing_keys"}
+
+
+async def test_every_table_has_row_level_security_enabled_and_forced(owner_db: Database) -> None:
+    """A new table without policies would be readable by every tenant through the app role; this catches it
+    whoever adds the table (the list comes from the models, not from a hand-kept list)."""
+    from hub.models import Base
+
+    async with owner_db.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                "(SELECT count(*) FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = c.relname) "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+            )
+        )
+        security = {name: (enabled, forced, policies) for name, enabled, forced, policies in rows}
+    unprotected = {
+        table: security.get(table)
+        for table in Base.metadata.tables
+        if table not in SHARED_TABLES and (security.get(table) is None or not all(security[table]))
+    }
+    assert unprotected == {}
