@@ -4,6 +4,7 @@ from hub.access.models import BlocklistEntry, VehiclePass, WhitelistEntry  # noq
 from hub.db import Base
 from hub.drivers.models import Vehicle
 from hub.ingest.models import InboxEvent, PlateSighting
+from hub.pricing.models import TariffVersion
 from hub.supply.models import Device, Facility, Lane, Space, SpaceStatusInterval
 from tenants.models import Connector, ConnectorSecret, Membership, OAuthClient, SigningKey, Tenant, User
 
@@ -21,6 +22,7 @@ __all__ = [
     "SigningKey",
     "Space",
     "SpaceStatusInterval",
+    "TariffVersion",
     "Tenant",
     "User",
     "Vehicle",

@@ -30,6 +30,8 @@ from schema.history.queries import HistoryQuery
 from schema.ingest.operations import IngestMutation, IngestQuery
 from schema.live.streaming import ContextPerOperation, TypedStreamErrors
 from schema.live.subscriptions import LiveSubscription
+from schema.pricing.operations import PricingMutation, PricingQuery
+from schema.pricing.types import TariffVersion
 from schema.scalars import SCALAR_MAP
 from schema.supply.mutations import SupplyMutation
 from schema.supply.queries import SupplyQuery
@@ -54,13 +56,17 @@ LIMIT_RULES = [
 
 
 @strawberry.type
-class Query(SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery, HistoryQuery, AccessQuery):
+class Query(
+    SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery, HistoryQuery, AccessQuery, PricingQuery
+):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
 
 
 @strawberry.type
-class Mutation(SupplyMutation, TenantMutation, DriverMutation, IngestMutation, ConnectorMutation, AccessMutation):
+class Mutation(
+    SupplyMutation, TenantMutation, DriverMutation, IngestMutation, ConnectorMutation, AccessMutation, PricingMutation
+):
     pass
 
 
@@ -81,7 +87,7 @@ schema = ParkHubSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Facility, Lane, Space, Operator, Vehicle, Connector, Device],
+    types=[Facility, Lane, Space, Operator, Vehicle, Connector, Device, TariffVersion],
     extensions=[
         # Over a WebSocket, first give the operation a context of its own (TypedErrors closes it at the end).
         ContextPerOperation,

@@ -52,7 +52,11 @@ _TABLES = {
 #   $1 lon, $2 lat, $3 radius metres, $4 limit, $5 vacant only, $6 confirmed after (stale cut-off),
 #   $7 EV charger (null = any), $8 accessible (null = any), $9 facility kind (null = any),
 #   $10 tenant (null = every tenant the RLS scope shows)
-SPACES_NEAR_SQL = """
+# The priced variant (SPACES_NEAR_PRICED_SQL) adds each space's facility tariff version in effect at
+#   $11 the planned stay's start
+# as `tariff_id` (null: no tariff): one index probe per candidate, in the same statement; the pricing itself is
+# pure Python on the candidates (hub.pricing.service.stay_prices), once per version.
+_SPACES_NEAR_TEMPLATE = """
 SELECT s.tenant_id, s.id, s.facility_id, s.facility_kind, s.code, ST_AsBinary(s.geom) AS geom,
        ST_AsBinary(s.location) AS location, s.level, s.ev_charger, s.accessible, s.size_class, s.covered,
        s.shared, s.status, s.status_confirmed_at, s.created_at, s.updated_at, s.retired_at,
@@ -65,7 +69,7 @@ SELECT s.tenant_id, s.id, s.facility_id, s.facility_kind, s.code, ST_AsBinary(s.
        f.created_at AS f_created_at, f.updated_at AS f_updated_at, f.retired_at AS f_retired_at,
        t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.time_zone AS t_time_zone, t.currency AS t_currency,
        t.platform_fee_bps AS t_platform_fee_bps, ST_AsBinary(t.service_area) AS t_service_area,
-       t.created_at AS t_created_at, t.updated_at AS t_updated_at
+       t.created_at AS t_created_at, t.updated_at AS t_updated_at{tariff_column}
 FROM (
     SELECT * FROM spaces
     WHERE retired_at IS NULL
@@ -78,11 +82,22 @@ FROM (
     LIMIT $4 + 16
 ) s
 JOIN facilities f ON f.tenant_id = s.tenant_id AND f.id = s.facility_id
-JOIN tenants t ON t.id = s.tenant_id
+JOIN tenants t ON t.id = s.tenant_id{tariff_join}
 WHERE ST_DWithin(s.location, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography, $3)
 ORDER BY distance_m, s.id
 LIMIT $4
 """
+_TARIFF_JOIN = """
+LEFT JOIN LATERAL (
+    SELECT v.id FROM tariffs v
+    WHERE v.tenant_id = s.tenant_id AND v.facility_id = s.facility_id AND v.valid_from <= $11::timestamptz
+    ORDER BY v.valid_from DESC, v.version DESC
+    LIMIT 1
+) tv ON true"""
+SPACES_NEAR_SQL = _SPACES_NEAR_TEMPLATE.format(tariff_column="", tariff_join="")
+SPACES_NEAR_PRICED_SQL = _SPACES_NEAR_TEMPLATE.format(
+    tariff_column=",\n       tv.id AS tariff_id", tariff_join=_TARIFF_JOIN
+)
 
 
 def _near_args(
@@ -96,19 +111,23 @@ def _near_args(
     accessible: bool | None,
     facility_kind: str | None,
     tenant_id: uuid.UUID | None,
+    priced_at: datetime | None = None,
 ) -> tuple:
-    return (lon, lat, radius_m, first, vacant_only, confirmed_after, ev_charger, accessible, facility_kind, tenant_id)
+    args = (lon, lat, radius_m, first, vacant_only, confirmed_after, ev_charger, accessible, facility_kind, tenant_id)
+    return args if priced_at is None else (*args, priced_at)
 
 
 async def spaces_near(session: AsyncSession, **criteria: Any) -> Sequence[Row]:
-    """Nearest live spaces; see SPACES_NEAR_SQL. Criteria are the keyword arguments of `_near_args`.
+    """Nearest live spaces; see SPACES_NEAR_SQL. Criteria are the keyword arguments of `_near_args`; with
+    `priced_at`, each row also has the `tariff_id` of its facility's version in effect then.
 
     The hot path of the API: it runs on the session's own asyncpg connection, inside the session's
     transaction and RLS scope, skipping SQLAlchemy's result layer (which cost about as much again as the
     query itself). asyncpg records are read by column name like mappings."""
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
-    return await driver.fetch(SPACES_NEAR_SQL, *_near_args(**criteria))
+    args = _near_args(**criteria)
+    return await driver.fetch(SPACES_NEAR_SQL if len(args) == 10 else SPACES_NEAR_PRICED_SQL, *args)
 
 
 async def spaces_near_direct(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ import geo
 from hub.config import get_settings
 from hub.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from hub.history import service as history
+from hub.pricing import service as pricing
 from hub.principal import Principal
 from hub.supply import repository, rules
 from hub.supply.rules import DeviceHealth, Occupancy, problem
@@ -26,6 +28,10 @@ from tenants import service as tenants_service
 
 MAX_FIRST = 100
 MAX_RADIUS_M = 10_000.0
+# Filtering or sorting by price looks at this many nearest matching spaces within the radius (each priced under
+# its facility's tariff); a space farther out than these is not considered, however cheap.
+MAX_PRICED_CANDIDATES = 500
+SPACE_SORTS = ("distance", "price")
 # A curb space may sit a little off its drawn curb line (the line is the kerb, the bay is beside it).
 CURB_SPACE_TOLERANCE_M = 30.0
 # A lot space drawn a metre or two over the lot's edge is a drawing error, not a reason to refuse the import.
@@ -64,6 +70,15 @@ def require_occupancy_reader(principal: Principal) -> None:
 # ------------------------------------------------------------------------------------------ find-a-space
 
 
+@dataclass(frozen=True, slots=True)
+class NearbySpace:
+    """One find-a-space result: the search row (space, facility and operator columns) and, when a planned
+    stay was given, what the stay would cost there (None: the facility has no tariff in effect then)."""
+
+    row: repository.Row
+    quoted_price_fen: int | None = None
+
+
 async def search_spaces_near(
     session: AsyncSession,
     principal: Principal,
@@ -76,7 +91,14 @@ async def search_spaces_near(
     ev_charger: bool | None = None,
     accessible: bool | None = None,
     facility_kind: str | None = None,
-) -> Sequence[repository.Row]:
+    planned_stay: tuple[datetime, datetime] | None = None,
+    vehicle_class: str = pricing.DEFAULT_VEHICLE_CLASS,
+    max_price_fen: int | None = None,
+    sort_by: str = "distance",
+) -> list[NearbySpace]:
+    """The nearest matching spaces, nearest first. With a planned stay each result carries its quoted price;
+    `max_price_fen` then drops the spaces above it (and those with no tariff), and `sort_by="price"` orders
+    by price (no tariff last), then distance. Both consider the MAX_PRICED_CANDIDATES nearest matches."""
     if not (-180.0 <= lon <= 180.0) or not (-90.0 <= lat <= 90.0):
         raise InvalidInput(
             f"lon must be within -180..180 and lat within -90..90 (got lon={lon}, lat={lat}); "
@@ -89,19 +111,42 @@ async def search_spaces_near(
     if not (1 <= first <= MAX_FIRST):
         raise problem("first", f"must be between 1 and {MAX_FIRST}, got {first}")
     rules.check_choice(facility_kind, ("lot", "curb_zone"), "filter.facilityKind")
-    return await repository.spaces_near(
+    rules.check_choice(sort_by, SPACE_SORTS, "sortBy")
+    by_price = max_price_fen is not None or sort_by == "price"
+    if by_price and planned_stay is None:
+        raise problem("filter.plannedStay", "give the planned stay to filter or sort by price")
+    if max_price_fen is not None and max_price_fen < 0:
+        raise problem("filter.maxPriceFen", f"must be 0 or more, got {max_price_fen}")
+    if planned_stay is not None:
+        pricing.check_vehicle_class(vehicle_class, "filter.vehicleClass")
+        pricing.check_stay(*planned_stay, prefix="filter.plannedStay.")
+    rows = await repository.spaces_near(
         session,
         lon=lon,
         lat=lat,
         radius_m=radius_m,
-        first=first,
+        first=MAX_PRICED_CANDIDATES if by_price else first,
         vacant_only=vacant_only,
         confirmed_after=confirmed_after(now_utc()),
         ev_charger=ev_charger,
         accessible=accessible,
         facility_kind=facility_kind,
         tenant_id=tenant_filter(principal),
+        priced_at=None if planned_stay is None else planned_stay[0],
     )
+    if planned_stay is None:
+        return [NearbySpace(row) for row in rows]
+    zones = {row["tariff_id"]: row["f_time_zone"] for row in rows if row["tariff_id"] is not None}
+    prices = await pricing.stay_prices(session, zones, vehicle_class, *planned_stay)
+    results = [NearbySpace(row, prices.get(row["tariff_id"])) for row in rows]
+    if max_price_fen is not None:
+        results = [
+            item for item in results if item.quoted_price_fen is not None and item.quoted_price_fen <= max_price_fen
+        ]
+    if sort_by == "price":
+        # Stable: rows came nearest first (then by id), so equal prices stay in distance order.
+        results.sort(key=lambda item: (item.quoted_price_fen is None, item.quoted_price_fen or 0))
+    return results[:first]
 
 
 # ------------------------------------------------------------------------------------------------ reads

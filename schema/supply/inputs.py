@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import Enum
+
 import strawberry
 from strawberry import relay
 
+from schema.access.types import VehicleClass
 from schema.scalars import GeoJSON
 from schema.supply.types import CurbSide, FacilityKind, LaneDirection, ParkingAngle, SizeClass, SpaceStatus
 
 UNSET = strawberry.UNSET
+
+
+@strawberry.enum
+class SpaceSort(Enum):
+    DISTANCE = "distance"
+    PRICE = strawberry.enum_value(
+        "price", description="Quoted price of the planned stay (no tariff last), then distance"
+    )
+
+
+@strawberry.input(description="A stay to price: each result's quotedPriceFen is what it would cost there")
+class PlannedStayInput:
+    start: datetime = strawberry.field(name="from")
+    end: datetime = strawberry.field(name="to", description="At most 31 days after from")
 
 
 @strawberry.input
@@ -19,6 +37,17 @@ class SpaceSearchFilter:
     ev_charger: bool | None = None
     accessible: bool | None = None
     facility_kind: FacilityKind | None = None
+    planned_stay: PlannedStayInput | None = strawberry.field(
+        default=None, description="Price this stay at each result (under the tariff in effect when it starts)"
+    )
+    vehicle_class: VehicleClass = strawberry.field(
+        default=VehicleClass.STANDARD, description="The vehicle class the planned stay is priced for"
+    )
+    max_price_fen: int | None = strawberry.field(
+        default=None,
+        description="With plannedStay: only spaces whose quoted price is at most this (a space with no tariff is "
+        "left out). Considers the 500 nearest matching spaces within the radius.",
+    )
 
 
 @strawberry.input

@@ -9,7 +9,7 @@ from hub.supply import service
 from schema.context import Info
 from schema.relay import check_first, connection, decode_cursor, uuid_of
 from schema.scalars import GeoJSON
-from schema.supply.inputs import BBoxInput, SpaceSearchFilter
+from schema.supply.inputs import BBoxInput, SpaceSearchFilter, SpaceSort
 from schema.supply.types import (
     DeviceHealth,
     Facility,
@@ -25,7 +25,9 @@ from schema.supply.types import (
 @strawberry.type
 class SupplyQuery:
     @strawberry.field(
-        description="The nearest spaces within radiusMeters of (lon, lat), nearest first; first is at most 100."
+        description="The nearest spaces within radiusMeters of (lon, lat), nearest first; first is at most 100. "
+        "With filter.plannedStay each result carries the stay's quoted price; filter.maxPriceFen and sortBy: PRICE "
+        f"then consider the {service.MAX_PRICED_CANDIDATES} nearest matching spaces within the radius."
     )
     async def spaces_near(
         self,
@@ -35,11 +37,13 @@ class SupplyQuery:
         radius_meters: float,
         first: int = 20,
         filter: SpaceSearchFilter | None = None,
+        sort_by: SpaceSort = SpaceSort.DISTANCE,
     ) -> list[NearbySpace]:
         criteria = filter or SpaceSearchFilter()
+        stay = criteria.planned_stay
         context = info.context
         async with context.read() as session:
-            rows = await service.search_spaces_near(
+            found = await service.search_spaces_near(
                 session,
                 context.principal,
                 lon=lon,
@@ -50,9 +54,19 @@ class SupplyQuery:
                 ev_charger=criteria.ev_charger,
                 accessible=criteria.accessible,
                 facility_kind=criteria.facility_kind.value if criteria.facility_kind else None,
+                planned_stay=None if stay is None else (stay.start, stay.end),
+                vehicle_class=criteria.vehicle_class.value,
+                max_price_fen=criteria.max_price_fen,
+                sort_by=sort_by.value,
             )
         return [
-            NearbySpace(distance_meters=row["distance_m"], space=Space.from_row(row, context), row=row) for row in rows
+            NearbySpace(
+                distance_meters=item.row["distance_m"],
+                space=Space.from_row(item.row, context),
+                row=item.row,
+                quoted_price_fen=item.quoted_price_fen,
+            )
+            for item in found
         ]
 
     @strawberry.field(description="Facilities by name, optionally within a bounding box or a polygon.")

@@ -18,9 +18,11 @@ from schema.relay import check_first, connection, decode_cursor, row_ids
 from schema.scalars import GeoJSON
 
 if TYPE_CHECKING:
+    from schema.pricing.types import TariffVersion
     from schema.tenants.types import Operator
 
 OperatorType = Annotated["Operator", strawberry.lazy("schema.tenants.types")]
+TariffVersionType = Annotated["TariffVersion", strawberry.lazy("schema.pricing.types")]
 
 
 @strawberry.enum
@@ -190,6 +192,12 @@ class Facility(relay.Node):
     async def spaces(self, info: Info, first: int | None = 20, after: str | None = None) -> relay.Connection[Space]:
         return await spaces_connection(info, first, after, facility_ids=[uuid.UUID(self.id)])
 
+    @strawberry.field(description="The tariff version in effect now; null when none is")
+    async def tariff(self, info: Info) -> TariffVersionType | None:
+        from schema.pricing.types import current_tariff_loader
+
+        return await current_tariff_loader(info.context).load(uuid.UUID(self.id))
+
     @classmethod
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
@@ -316,6 +324,11 @@ class NearbySpace:
     distance_meters: float = strawberry.field(description="Geodesic distance from the search point, in metres")
     space: Space
     row: strawberry.Private[Mapping[str, Any]]
+    quoted_price_fen: int | None = strawberry.field(
+        default=None,
+        description="With a planned stay: what it would cost here, in fen; null without one, or when the facility "
+        "has no tariff in effect when the stay starts",
+    )
 
     @strawberry.field
     def facility(self, info: Info) -> Facility:
