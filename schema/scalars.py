@@ -1,6 +1,6 @@
-"""Scalars: GeoJSON geometry (RFC 7946, lon/lat) in and out; free-form JSON.
+"""Scalars: GeoJSON geometry (RFC 7946, lon/lat) in and out. Free-form JSON is strawberry's own `JSON`.
 
-The NewTypes are what types and inputs annotate; SCALAR_MAP tells the schema how to read and write them."""
+The NewType is what types and inputs annotate; SCALAR_MAP tells the schema how to read and write it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
 GeoJSON = NewType("GeoJSON", object)
-JSON = NewType("JSON", object)
 
 
 def _parse_geojson(value: Any) -> Any:
@@ -30,8 +29,5 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
         description="A GeoJSON geometry object (RFC 7946): positions are [longitude, latitude] in WGS 84.",
         serialize=lambda value: value,
         parse_value=_parse_geojson,
-    ),
-    JSON: strawberry.scalar(
-        name="JSON", description="Arbitrary JSON.", serialize=lambda value: value, parse_value=lambda value: value
     ),
 }
