@@ -438,14 +438,15 @@ class _Pricing:
             if end_us > start_us:
                 spans.append((start_us, end_us))
                 self._note(start_us, end_us, label)
+        # Time after the exit needs no charging; merged with the windows, so a pass that runs up to the exit
+        # also covers the unit straddling it (the last unit is charged only if part of it is uncovered).
+        spans.append((self.exit, NEVER))
         spans.sort()
         for start_us, end_us in spans:
             if self.covered and start_us <= self.covered[-1][1]:
                 self.covered[-1] = (self.covered[-1][0], max(self.covered[-1][1], end_us))
             else:
                 self.covered.append((start_us, end_us))
-        # Time after the exit needs no charging: the last unit is charged because it starts before the exit.
-        self.covered.append((self.exit, NEVER))
 
     def _band_spans(self) -> list[tuple[int, int, _Plan]]:
         """Each band's occurrences around the stay, as instants, in order and without overlap."""

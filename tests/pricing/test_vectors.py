@@ -288,6 +288,15 @@ def test_the_pass_boundary_to_the_minute(pass_from: tuple[int, int], expected: i
     assert price(flat(60, 500), SHANGHAI, "standard", entry, exit, [covered]).total_fen == expected
 
 
+def test_a_pass_running_up_to_the_exit_covers_the_unit_that_straddles_it() -> None:
+    entry = FRIDAY_10
+    exit = entry + timedelta(minutes=149)  # units start 10:00, 11:00 and 12:00; the last one ends after the exit
+    assert price(flat(60, 500), SHANGHAI, "standard", entry, exit, [(entry, exit)]).total_fen == 0
+    # Covered from 11:00 on: only the first unit is charged.
+    later = price(flat(60, 500), SHANGHAI, "standard", entry, exit, [(entry + timedelta(hours=1), exit)])
+    assert later.total_fen == 500
+
+
 def test_a_pass_over_the_whole_stay_costs_nothing() -> None:
     entry = FRIDAY_10
     covered = (entry - timedelta(days=1), entry + timedelta(days=1))
