@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.http import routes as connector_routes
+from connectors.lanes_http import routes as lane_routes
 from hub import jobs, oauth, observability
 from hub.auth import KeyStore
 from hub.config import Settings, get_settings
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
         *oauth.routes,
         *connector_routes,
+        *lane_routes,
         *observability.routes,
     ]
     return Starlette(

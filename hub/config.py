@@ -91,6 +91,8 @@ class Settings:
     max_request_bytes: int = 25 * 1024 * 1024
     # Where images that come with events (camera snapshots) are kept; events refer to them by content hash.
     media_dir: str = "var/media"
+    # Where drivers' apps and the payment links printed at exit lanes point.
+    public_url: str = "https://pay.parkhub.example"
 
     @property
     def production(self) -> bool:
@@ -119,4 +121,5 @@ def get_settings() -> Settings:
         token_audience=os.environ.get("PARKHUB_TOKEN_AUDIENCE", "parkhub-api"),
         token_ttl_seconds=_env_int("PARKHUB_TOKEN_TTL_SECONDS", 3600),
         media_dir=os.environ.get("PARKHUB_MEDIA_DIR", "var/media"),
+        public_url=(os.environ.get("PARKHUB_PUBLIC_URL") or "https://pay.parkhub.example").rstrip("/"),
     )

@@ -4,6 +4,8 @@ from hub.access.models import BlocklistEntry, VehiclePass, WhitelistEntry  # noq
 from hub.db import Base
 from hub.drivers.models import Vehicle
 from hub.ingest.models import InboxEvent, PlateSighting
+from hub.lanes.models import LotSession  # noqa: F401  (registers every lanes table, for Alembic)
+from hub.notify.models import WebhookDelivery  # noqa: F401  (registers every notify table, for Alembic)
 from hub.pricing.models import TariffVersion
 from hub.supply.models import Device, Facility, Lane, Space, SpaceStatusInterval
 from tenants.models import Connector, ConnectorSecret, Membership, OAuthClient, SigningKey, Tenant, User

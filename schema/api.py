@@ -28,8 +28,11 @@ from schema.drivers.types import Vehicle
 from schema.errors import TypedErrors
 from schema.history.queries import HistoryQuery
 from schema.ingest.operations import IngestMutation, IngestQuery
+from schema.lanes.operations import LanesMutation, LanesQuery
 from schema.live.streaming import ContextPerOperation, TypedStreamErrors
 from schema.live.subscriptions import LiveSubscription
+from schema.notify.operations import NotifyMutation, NotifyQuery
+from schema.notify.subscriptions import NotifySubscription
 from schema.pricing.operations import PricingMutation, PricingQuery
 from schema.pricing.types import TariffVersion
 from schema.scalars import SCALAR_MAP
@@ -57,7 +60,16 @@ LIMIT_RULES = [
 
 @strawberry.type
 class Query(
-    SupplyQuery, TenantQuery, DriverQuery, IngestQuery, ConnectorQuery, HistoryQuery, AccessQuery, PricingQuery
+    SupplyQuery,
+    TenantQuery,
+    DriverQuery,
+    IngestQuery,
+    ConnectorQuery,
+    HistoryQuery,
+    AccessQuery,
+    PricingQuery,
+    LanesQuery,
+    NotifyQuery,
 ):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
@@ -65,13 +77,21 @@ class Query(
 
 @strawberry.type
 class Mutation(
-    SupplyMutation, TenantMutation, DriverMutation, IngestMutation, ConnectorMutation, AccessMutation, PricingMutation
+    SupplyMutation,
+    TenantMutation,
+    DriverMutation,
+    IngestMutation,
+    ConnectorMutation,
+    AccessMutation,
+    PricingMutation,
+    LanesMutation,
+    NotifyMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(LiveSubscription):
+class Subscription(LiveSubscription, NotifySubscription):
     pass
 
 

@@ -90,6 +90,7 @@ class Lane(Base):
             ["tenant_id", "facility_id"], ["facilities.tenant_id", "facilities.id"], ondelete="CASCADE"
         ),
         CheckConstraint(f"direction IN {LANE_DIRECTIONS}", name="direction_known"),
+        CheckConstraint("read_confidence_threshold BETWEEN 0 AND 1", name="read_confidence_threshold_range"),
         Index("ix_lanes_id", "id"),
         Index("ix_lanes_tenant_id_facility_id", "tenant_id", "facility_id"),
         Index(
@@ -108,6 +109,8 @@ class Lane(Base):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     direction: Mapped[str] = mapped_column(Text, nullable=False)
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    # Plate reads below this confidence (or disagreeing reads) go to an agent instead of deciding the gate.
+    read_confidence_threshold: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0.8"))
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,372 @@
+"""All SQL of lanes and lot sessions. Every statement filters by tenant explicitly (auto-pay authorizations, which
+are drivers' rows, by driver or plate); row-level security is the second wall.
+
+The lane decision's statements run on the session's own asyncpg connection (inside its transaction and RLS
+scope), skipping SQLAlchemy's result layer, as hub.ingest's webhook and hub.access's standing do: a decision is a
+handful of indexed statements and the ORM would cost more than they do. JSON parameters are passed as JSON text
+(the engine's jsonb codec takes text) and read back as Python values."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import ColumnElement, Select, and_, func, insert, literal_column, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.lanes.models import AutoPayAuthorization, LaneDecision, LaneException, LotSession, PendingCharge
+
+Row = Mapping[str, Any]
+
+sessions = LotSession.__table__
+decisions = LaneDecision.__table__
+exceptions = LaneException.__table__
+authorizations = AutoPayAuthorization.__table__
+charges = PendingCharge.__table__
+
+
+async def driver_of(session: AsyncSession) -> asyncpg.Connection:
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+# ---------------------------------------------------------------------------------------- the decision
+
+# The lane's tenant, before anyone is authenticated: lanes are public supply (anonymous scope reads live ones).
+LANE_TENANT_SQL = "SELECT tenant_id FROM lanes WHERE id = $1 AND retired_at IS NULL"
+
+_SESSION_COLUMNS = """x.id, x.plate, x.driver_id, x.standing, x.vehicle_class, x.entry_lane_id, x.entered_at,
+           x.tariff_version_id, x.paid_fen, x.paid_at, x.continues_session_id"""
+
+# Everything a decision reads, in one round trip (each part an index probe; the parts a direction does not need
+# are skipped by their `l.direction` condition):
+#   the lane, its facility (zone, capacity) and the operator's currency; no row: no such live lane;
+#   d: the decision already taken for this passage id (a replay);
+#   s: the open session of the plate (or, without a plate, of the driver) in this facility, and e: the earlier
+#      session it continues;
+#   r (entry): the plate's latest closed session here, for re-entry;
+#   a (exit): the plate's active auto-pay authorization, the oldest when several drivers hold one;
+#   o (entry): how many sessions are open in the facility.
+#   $1 tenant, $2 lane, $3 passage id, $4 plate (null: none), $5 driver (null: none)
+CONTEXT_SQL = f"""
+SELECT l.facility_id, l.direction, l.read_confidence_threshold AS threshold, f.time_zone, f.capacity, t.currency,
+       d.id AS replay_id, d.decision AS replay_decision, d.reason AS replay_reason, d.plate AS replay_plate,
+       d.session_id AS replay_session_id, d.amount_due_fen AS replay_amount_due_fen,
+       d.exception_id AS replay_exception_id,
+       s.id AS session_id, s.plate AS session_plate, s.driver_id AS session_driver_id, s.standing AS session_standing,
+       s.vehicle_class AS session_vehicle_class, s.entry_lane_id AS session_entry_lane_id,
+       s.entered_at AS session_entered_at, s.tariff_version_id AS session_tariff_version_id,
+       s.paid_fen AS session_paid_fen, s.paid_at AS session_paid_at,
+       e.entered_at AS earlier_entered_at, e.exited_at AS earlier_exited_at, e.price_fen AS earlier_price_fen,
+       r.id AS recent_id, r.entered_at AS recent_entered_at, r.exited_at AS recent_exited_at,
+       r.price_fen AS recent_price_fen,
+       a.id AS auto_pay_id, a.driver_id AS auto_pay_driver_id,
+       o.open_sessions
+FROM lanes l
+JOIN facilities f ON f.tenant_id = l.tenant_id AND f.id = l.facility_id
+JOIN tenants t ON t.id = l.tenant_id
+LEFT JOIN lane_decisions d ON d.tenant_id = l.tenant_id AND d.lane_id = l.id AND d.passage_id = $3
+LEFT JOIN LATERAL (
+    (SELECT {_SESSION_COLUMNS} FROM lot_sessions x
+     WHERE x.tenant_id = $1 AND x.facility_id = l.facility_id AND x.state = 'open' AND x.plate = $4)
+    UNION ALL
+    (SELECT {_SESSION_COLUMNS} FROM lot_sessions x
+     WHERE x.tenant_id = $1 AND x.facility_id = l.facility_id AND x.state = 'open' AND x.plate IS NULL
+       AND x.driver_id = $5)
+    LIMIT 1
+) s ON true
+LEFT JOIN lot_sessions e ON e.tenant_id = $1 AND e.id = s.continues_session_id
+LEFT JOIN LATERAL (
+    SELECT c.id, c.entered_at, c.exited_at, c.price_fen FROM lot_sessions c
+    WHERE l.direction = 'entry' AND c.tenant_id = $1 AND c.facility_id = l.facility_id AND c.plate = $4
+      AND c.state = 'closed'
+    ORDER BY c.exited_at DESC LIMIT 1
+) r ON true
+LEFT JOIN LATERAL (
+    SELECT p.id, p.driver_id FROM auto_pay_authorizations p
+    WHERE l.direction = 'exit' AND p.plate = $4 AND p.revoked_at IS NULL
+    ORDER BY p.created_at, p.id LIMIT 1
+) a ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS open_sessions FROM lot_sessions n
+    WHERE l.direction = 'entry' AND n.tenant_id = $1 AND n.facility_id = l.facility_id AND n.state = 'open'
+) o ON true
+WHERE l.tenant_id = $1 AND l.id = $2 AND l.retired_at IS NULL AND f.retired_at IS NULL
+"""
+
+INSERT_SESSION_SQL = """
+INSERT INTO lot_sessions (tenant_id, id, facility_id, plate, driver_id, standing, standing_entry_id, vehicle_class,
+                          entry_lane_id, entered_at, tariff_version_id, continues_session_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+CLOSE_SESSION_SQL = """
+UPDATE lot_sessions
+SET state = 'closed', exit_lane_id = $3, exited_at = $4, price_fen = $5, quote = $6, close_reason = $7,
+    driver_id = coalesce(driver_id, $8), updated_at = now()
+WHERE tenant_id = $1 AND id = $2 AND state = 'open'
+RETURNING id
+"""
+
+INSERT_DECISION_SQL = """
+INSERT INTO lane_decisions (tenant_id, id, lane_id, facility_id, direction, passage_id, source, connector_id, plate,
+                            driver_id, reads, decision, reason, session_id, amount_due_fen, exception_id, passed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+ON CONFLICT (tenant_id, lane_id, passage_id) DO NOTHING
+RETURNING id
+"""
+
+# The exception and the first line of its audit trail, in one statement.
+RAISE_EXCEPTION_SQL = """
+WITH raised AS (
+    INSERT INTO exceptions (tenant_id, id, kind, facility_id, lane_id, session_id, decision_id, plate, reads, detail)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING tenant_id, id
+)
+INSERT INTO exception_actions (tenant_id, exception_id, actor, action, reason)
+SELECT tenant_id, id, $11, 'raised', $12 FROM raised
+"""
+
+INSERT_ACTION_SQL = """
+INSERT INTO exception_actions (tenant_id, exception_id, actor, action, reason, detail)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, at
+"""
+
+INSERT_CHARGE_SQL = """
+INSERT INTO pending_charges (tenant_id, session_id, authorization_id, driver_id, plate, amount_fen, currency)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (tenant_id, session_id) DO NOTHING
+"""
+
+# A payment of the stay so far: the amount adds up, the time is the latest payment's (never before entry).
+RECORD_PAYMENT_SQL = """
+UPDATE lot_sessions
+SET paid_fen = paid_fen + $3, paid_at = greatest(paid_at, $4, entered_at), updated_at = now()
+WHERE tenant_id = $1 AND id = $2 AND state = 'open'
+RETURNING id, paid_fen, paid_at
+"""
+
+CODE_KEY_SQL = "SELECT key FROM lane_code_keys WHERE tenant_id = $1"
+INSERT_CODE_KEY_SQL = "INSERT INTO lane_code_keys (tenant_id, key) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING"
+
+
+async def lane_tenant(conn: asyncpg.Connection, lane_id: uuid.UUID) -> uuid.UUID | None:
+    return await conn.fetchval(LANE_TENANT_SQL, lane_id)
+
+
+async def decision_context(
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    lane_id: uuid.UUID,
+    passage_id: str,
+    plate: str | None,
+    driver_id: uuid.UUID | None,
+) -> asyncpg.Record | None:
+    """See CONTEXT_SQL; None when the lane is not a live lane of the tenant."""
+    return await conn.fetchrow(CONTEXT_SQL, tenant_id, lane_id, passage_id, plate, driver_id)
+
+
+async def insert_session(conn: asyncpg.Connection, values: Sequence[Any]) -> bool:
+    """False when the vehicle already has an open session in the facility (the unique index refused it)."""
+    return await conn.fetchval(INSERT_SESSION_SQL, *values) is not None
+
+
+async def close_session(conn: asyncpg.Connection, values: Sequence[Any]) -> bool:
+    """False when the session was closed meanwhile."""
+    return await conn.fetchval(CLOSE_SESSION_SQL, *values) is not None
+
+
+async def insert_decision(conn: asyncpg.Connection, values: Sequence[Any]) -> bool:
+    """False when the passage already has a decision (a concurrent duplicate of the same passage)."""
+    return await conn.fetchval(INSERT_DECISION_SQL, *values) is not None
+
+
+async def raise_exception(conn: asyncpg.Connection, values: Sequence[Any]) -> None:
+    await conn.execute(RAISE_EXCEPTION_SQL, *values)
+
+
+async def insert_action(conn: asyncpg.Connection, values: Sequence[Any]) -> asyncpg.Record:
+    return await conn.fetchrow(INSERT_ACTION_SQL, *values)
+
+
+async def insert_charge(conn: asyncpg.Connection, values: Sequence[Any]) -> None:
+    await conn.execute(INSERT_CHARGE_SQL, *values)
+
+
+async def record_payment(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, session_id: uuid.UUID, amount_fen: int, paid_at: datetime
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(RECORD_PAYMENT_SQL, tenant_id, session_id, amount_fen, paid_at)
+
+
+async def code_key(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> bytes | None:
+    return await conn.fetchval(CODE_KEY_SQL, tenant_id)
+
+
+async def insert_code_key(conn: asyncpg.Connection, tenant_id: uuid.UUID, key: bytes) -> None:
+    await conn.execute(INSERT_CODE_KEY_SQL, tenant_id, key)
+
+
+# ---------------------------------------------------------------------------------------------- lanes
+
+
+async def lane(session: AsyncSession, lane_id: uuid.UUID, tenant_id: uuid.UUID) -> Row | None:
+    """A live lane of the tenant with its read-confidence threshold."""
+    result = await session.execute(
+        text("""
+            SELECT id, tenant_id, facility_id, direction, read_confidence_threshold
+            FROM lanes WHERE tenant_id = :tenant_id AND id = :lane_id AND retired_at IS NULL
+        """),
+        {"tenant_id": tenant_id, "lane_id": lane_id},
+    )
+    return result.mappings().first()
+
+
+async def set_lane_threshold(
+    session: AsyncSession, tenant_id: uuid.UUID, lane_id: uuid.UUID, threshold: float
+) -> Row | None:
+    result = await session.execute(
+        text("""
+            UPDATE lanes SET read_confidence_threshold = :threshold, updated_at = now()
+            WHERE tenant_id = :tenant_id AND id = :lane_id AND retired_at IS NULL
+            RETURNING id, tenant_id, facility_id, direction, read_confidence_threshold
+        """),
+        {"tenant_id": tenant_id, "lane_id": lane_id, "threshold": threshold},
+    )
+    return result.mappings().first()
+
+
+# ------------------------------------------------------------------------------------------ reads by id
+
+
+def _tenant_filter(table: Any, tenant_id: uuid.UUID | None) -> ColumnElement[bool]:
+    return table.c.tenant_id == tenant_id if tenant_id is not None else literal_column("true")
+
+
+async def _by_ids(
+    session: AsyncSession, table: Any, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None
+) -> list[Row]:
+    if not ids:
+        return []
+    stmt = select(table).where(table.c.id.in_(list(ids)), _tenant_filter(table, tenant_id))
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def sessions_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
+    return await _by_ids(session, sessions, ids, tenant_id)
+
+
+async def decisions_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
+    return await _by_ids(session, decisions, ids, tenant_id)
+
+
+async def exceptions_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], tenant_id: uuid.UUID | None) -> list[Row]:
+    return await _by_ids(session, exceptions, ids, tenant_id)
+
+
+async def charge_of_session(session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID) -> Row | None:
+    stmt = select(charges).where(charges.c.tenant_id == tenant_id, charges.c.session_id == session_id)
+    return (await session.execute(stmt)).mappings().first()
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+def _keyset(stmt: Select, time_column: Any, id_column: Any, after: tuple[datetime, uuid.UUID] | None) -> Select:
+    """Newest first by (time, id), after the cursor's row."""
+    if after is not None:
+        stmt = stmt.where(or_(time_column < after[0], and_(time_column == after[0], id_column < after[1])))
+    return stmt.order_by(time_column.desc(), id_column.desc())
+
+
+async def sessions_page(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    first: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    facility_id: uuid.UUID | None = None,
+    state: str | None = None,
+    plate: str | None = None,
+) -> list[Row]:
+    """Sessions newest entry first, plus one row more when a next page exists."""
+    stmt = select(sessions).where(sessions.c.tenant_id == tenant_id)
+    if facility_id is not None:
+        stmt = stmt.where(sessions.c.facility_id == facility_id)
+    if state is not None:
+        stmt = stmt.where(sessions.c.state == state)
+    if plate is not None:
+        stmt = stmt.where(sessions.c.plate == plate)
+    stmt = _keyset(stmt, sessions.c.entered_at, sessions.c.id, after).limit(first + 1)
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def decisions_page(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    first: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    facility_id: uuid.UUID | None = None,
+    lane_id: uuid.UUID | None = None,
+    decision: str | None = None,
+) -> list[Row]:
+    """Decisions newest first, plus one row more when a next page exists."""
+    stmt = select(decisions).where(decisions.c.tenant_id == tenant_id)
+    if lane_id is not None:
+        stmt = stmt.where(decisions.c.lane_id == lane_id)
+    if facility_id is not None:
+        stmt = stmt.where(decisions.c.facility_id == facility_id)
+    if decision is not None:
+        stmt = stmt.where(decisions.c.decision == decision)
+    stmt = _keyset(stmt, decisions.c.decided_at, decisions.c.id, after).limit(first + 1)
+    return list((await session.execute(stmt)).mappings().all())
+
+
+# ------------------------------------------------------------------------------------------ auto-pay
+
+
+AUTO_PAY_FOR_PLATE_SQL = """
+SELECT id, driver_id FROM auto_pay_authorizations
+WHERE plate = $1 AND revoked_at IS NULL
+ORDER BY created_at, id LIMIT 1
+"""
+
+
+async def authorization_for_plate(conn: asyncpg.Connection, plate: str) -> asyncpg.Record | None:
+    """The plate's active authorization, the oldest when several drivers hold one (as CONTEXT_SQL picks)."""
+    return await conn.fetchrow(AUTO_PAY_FOR_PLATE_SQL, plate)
+
+
+async def active_authorization(session: AsyncSession, driver_id: uuid.UUID, plate: str) -> Row | None:
+    stmt = select(authorizations).where(
+        authorizations.c.driver_id == driver_id,
+        authorizations.c.plate == plate,
+        authorizations.c.revoked_at.is_(None),
+    )
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def insert_authorization(session: AsyncSession, driver_id: uuid.UUID, plate: str) -> Row:
+    stmt = insert(authorizations).values(driver_id=driver_id, plate=plate).returning(authorizations)
+    return (await session.execute(stmt)).mappings().one()
+
+
+async def revoke_authorization(session: AsyncSession, driver_id: uuid.UUID, plate: str) -> Row | None:
+    stmt = (
+        update(authorizations)
+        .where(
+            authorizations.c.driver_id == driver_id,
+            authorizations.c.plate == plate,
+            authorizations.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now())
+        .returning(authorizations)
+    )
+    return (await session.execute(stmt)).mappings().first()

@@ -1,0 +1,603 @@
+"""Lane decisions: decide a passage at a lane (entry or exit) from its plate reads or a driver's scan of the
+lane's code, and record the exceptions that need an agent. (hub/lanes/operations.py has the operators' and
+drivers' use cases around lanes.)
+
+A decision reads and writes in the caller's transaction (`decide_passage`), or in one of its own that is
+committed before the answer (`decide_at_lane`, for the gate's synchronous request): the reads, the decision and
+any session or exception change are one transaction. Lanes act under the connector scope of the lane's operator;
+a driver's scan of a lane code acts under it too once the code's signature proves the code is the operator's.
+
+Functions never commit, except those taking a `Database`, which open and commit their own transactions."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.access import service as access
+from hub.access.rules import VISITOR, Standing
+from hub.config import get_settings
+from hub.db import ANONYMOUS, Database, Scope
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.lanes import repository, rules
+from hub.lanes.models import EXCEPTION_KINDS
+from hub.lanes.rules import EarlierStay, ExitPrice, Outcome, Read
+from hub.pricing import service as pricing
+from hub.pricing.tariff import Tariff
+
+SYSTEM_ACTOR = "system"
+# The public address payment links and lane code links point at (the payment pages come with the payments issue).
+# Attempts of a decision that met a concurrent change (another lane closing the same session, the same passage
+# sent twice at once): the next attempt sees the change and decides on it.
+DECISION_ATTEMPTS = 3
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def public_base_url() -> str:
+    return get_settings().public_url
+
+
+class ConcurrentChange(Conflict):
+    """Another transaction changed what this decision read; deciding again gives the right answer."""
+
+    code = "CONCURRENT_CHANGE"
+
+
+# ------------------------------------------------------------------------------------------------ passages
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One vehicle at one lane's barrier: the gate's passage id (the idempotency key), its reads and instant.
+    `source` is camera (reads), entry_code / exit_code (a driver's scan: no reads, `driver_id` set) or agent
+    (a corrected plate)."""
+
+    passage_id: str
+    reads: tuple[Read, ...]
+    at: datetime
+    source: str = "camera"
+    connector_id: uuid.UUID | None = None
+    driver_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class LaneAnswer:
+    """What the gate (or the driver's app) is told. `amount_due_fen` is set for exits (0 when nothing is owed at
+    the lane), `payment_link` when an exit holds for payment. `replayed`: the passage was decided before and
+    this is that decision again."""
+
+    decision_id: uuid.UUID | None  # None for a driver's repeated scan, which is not a new passage
+    lane_id: uuid.UUID
+    passage_id: str
+    decision: str
+    reason: str
+    plate: str | None
+    session_id: uuid.UUID | None
+    amount_due_fen: int | None
+    payment_link: str | None
+    exception_id: uuid.UUID | None
+    replayed: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "reason": self.reason,
+            "passage_id": self.passage_id,
+            "plate": self.plate,
+            "session_id": None if self.session_id is None else str(self.session_id),
+            "amount_due_fen": self.amount_due_fen,
+            "payment_link": self.payment_link,
+            "exception_id": None if self.exception_id is None else str(self.exception_id),
+            "decision_id": None if self.decision_id is None else str(self.decision_id),
+            "replayed": self.replayed,
+        }
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# ------------------------------------------------------------------------------------------------- keys
+
+_KEYS: dict[uuid.UUID, bytes] = {}  # an operator's code key never changes once made
+
+
+async def operator_key(conn: asyncpg.Connection, tenant_id: uuid.UUID, *, create: bool) -> bytes | None:
+    """The operator's key for lane codes and payment tokens (made on first use when `create`)."""
+    key = _KEYS.get(tenant_id)
+    if key is None:
+        key = await repository.code_key(conn, tenant_id)
+        if key is None and create:
+            await repository.insert_code_key(conn, tenant_id, secrets.token_bytes(rules.KEY_BYTES))
+            key = await repository.code_key(conn, tenant_id)
+        if key is not None:
+            _KEYS[tenant_id] = key
+    return key
+
+
+async def _payment_link(conn: asyncpg.Connection, tenant_id: uuid.UUID, session_id: uuid.UUID) -> str:
+    key = await operator_key(conn, tenant_id, create=True)
+    assert key is not None
+    return rules.payment_link(public_base_url(), rules.sign_code(key, rules.PAYMENT_TOKEN, tenant_id, session_id))
+
+
+async def session_of_payment_token(session: AsyncSession, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """(tenant id, session id) of a payment link's token, its signature checked (for the payments issue).
+    The session's scope must see the operator's key (its connector or operator scope, or platform)."""
+    signed = rules.read_code(token, rules.PAYMENT_TOKEN)
+    key = await operator_key(await repository.driver_of(session), signed.tenant_id, create=False)
+    if key is None or not signed.valid_under(key):
+        raise InvalidInput("not a payment token issued by ParkHub", code="INVALID_CODE", field="code")
+    return signed.tenant_id, signed.object_id
+
+
+# ------------------------------------------------------------------------------------------- exceptions
+
+
+def _reads_json(reads: Sequence[Read | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [read.as_json() if isinstance(read, Read) else dict(read) for read in reads]
+
+
+async def raise_exception(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    kind: str,
+    facility_id: uuid.UUID,
+    lane_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None,
+    decision_id: uuid.UUID | None = None,
+    plate: str | None = None,
+    reads: Sequence[Read | Mapping[str, Any]] = (),
+    detail: Mapping[str, Any] | None = None,
+    actor: str = SYSTEM_ACTOR,
+    reason: str | None = None,
+    exception_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Put an exception in the facility's queue (state open, waiting from now) with the first line of its audit
+    trail (`raised` by `actor`), in the caller's transaction; returns its id. For the lane decisions here, the
+    queue's barrier-held sweep and the on-street task. One statement."""
+    if kind not in EXCEPTION_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(EXCEPTION_KINDS)}, got {kind!r}", field="kind")
+    exception_id = exception_id or uuid.uuid4()
+    await repository.raise_exception(
+        await repository.driver_of(session),
+        (
+            tenant_id,
+            exception_id,
+            kind,
+            facility_id,
+            lane_id,
+            session_id,
+            decision_id,
+            plate,
+            _json(_reads_json(reads)),
+            _json(dict(detail or {})),
+            actor,
+            reason,
+        ),
+    )
+    return exception_id
+
+
+async def record_exception_action(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    exception_id: uuid.UUID,
+    actor: str,
+    action: str,
+    reason: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> uuid.UUID:
+    """Add a line to an exception's audit trail (who, what, why); for the exception queue's claim and resolve."""
+    row = await repository.insert_action(
+        await repository.driver_of(session),
+        (tenant_id, exception_id, actor, action, reason, _json(dict(detail or {}))),
+    )
+    return row["id"]
+
+
+# -------------------------------------------------------------------------------------------- deciding
+
+
+@dataclass
+class _Decision:
+    """A decision being made: the context row, and what will be written."""
+
+    tenant_id: uuid.UUID
+    lane_id: uuid.UUID
+    passage: Passage
+    context: asyncpg.Record
+    plate: str | None
+    outcome: Outcome | None = None
+    session_id: uuid.UUID | None = None
+    amount_due_fen: int | None = None
+    exception_id: uuid.UUID | None = None
+    exception_detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def facility_id(self) -> uuid.UUID:
+        return self.context["facility_id"]
+
+    @property
+    def direction(self) -> str:
+        return self.context["direction"]
+
+
+def _candidate_plate(reads: Sequence[Read]) -> str | None:
+    """The plate every read names, whatever their confidence (the context is read for it before the lane's
+    threshold is known)."""
+    plates = {read.plate for read in reads}
+    return next(iter(plates)) if len(plates) == 1 and "" not in plates else None
+
+
+async def decide_passage(
+    session: AsyncSession, tenant_id: uuid.UUID, lane_id: uuid.UUID, passage: Passage
+) -> LaneAnswer:
+    """Decide a passage at the lane and write the decision (and any session or exception change) in the caller's
+    transaction, under a scope that sees the operator's rows (its connector scope). A passage id decided before
+    returns that decision again (`replayed`) and writes nothing. NotFound UNKNOWN_LANE when the lane is not a
+    live lane of the operator; InvalidInput WRONG_LANE when a driver scans an entry code at an exit or the other
+    way round; ConcurrentChange when a concurrent decision got in the way (decide again)."""
+    conn = await repository.driver_of(session)
+    code_scan = passage.source in ("entry_code", "exit_code")
+    candidate = None if code_scan else _candidate_plate(passage.reads)
+    context = await repository.decision_context(
+        conn, tenant_id, lane_id, passage.passage_id, candidate, passage.driver_id if code_scan else None
+    )
+    if context is None:
+        raise NotFound("no live lane with this id belongs to the operator", code="UNKNOWN_LANE", field="laneId")
+    if context["replay_id"] is not None:
+        return await _replay(conn, tenant_id, lane_id, passage, context)
+    if code_scan and passage.source != f"{context['direction']}_code":
+        raise InvalidInput(
+            f"this is an {context['direction']} lane: scan its code with "
+            + ("scanEntryCode" if context["direction"] == "entry" else "scanExitCode"),
+            code="WRONG_LANE",
+            field="code",
+        )
+    decision = _Decision(tenant_id, lane_id, passage, context, candidate)
+    if not code_scan:
+        reconciled = rules.reconcile(passage.reads, context["threshold"])
+        if reconciled.problem is not None:
+            decision.plate = None
+            decision.outcome = rules.unread_outcome(reconciled.problem)
+            decision.exception_detail = {"threshold": context["threshold"], "direction": decision.direction}
+            if candidate is not None:  # one plate, read without enough confidence: what the agent may confirm
+                decision.exception_detail["candidate_plate"] = candidate
+                if context["session_id"] is not None:
+                    decision.exception_detail["candidate_session_id"] = str(context["session_id"])
+            return await _write(session, conn, decision)
+    if decision.direction == "entry":
+        rescan = _rescan_of_entry_code(decision)
+        if rescan is not None:
+            return rescan
+        await _decide_entry(session, conn, decision)
+    else:
+        await _decide_exit(session, conn, decision)
+    return await _write(session, conn, decision)
+
+
+async def _replay(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, lane_id: uuid.UUID, passage: Passage, context: asyncpg.Record
+) -> LaneAnswer:
+    session_id = context["replay_session_id"]
+    link = None
+    if context["replay_reason"] == rules.PAYMENT_DUE and session_id is not None:
+        link = await _payment_link(conn, tenant_id, session_id)
+    return LaneAnswer(
+        context["replay_id"],
+        lane_id,
+        passage.passage_id,
+        context["replay_decision"],
+        context["replay_reason"],
+        context["replay_plate"],
+        session_id,
+        context["replay_amount_due_fen"],
+        link,
+        context["replay_exception_id"],
+        replayed=True,
+    )
+
+
+def _rescan_of_entry_code(decision: _Decision) -> LaneAnswer | None:
+    """A driver scanning the entry code again at the same lane just after entering gets the same answer."""
+    context, passage = decision.context, decision.passage
+    if (
+        passage.source == "entry_code"
+        and context["session_id"] is not None
+        and context["session_entry_lane_id"] == decision.lane_id
+        and context["session_entered_at"] >= passage.at - rules.CODE_RESCAN_WINDOW
+    ):
+        return LaneAnswer(
+            None,
+            decision.lane_id,
+            passage.passage_id,
+            "open",
+            rules.ENTERED,
+            None,
+            context["session_id"],
+            None,
+            None,
+            None,
+            replayed=True,
+        )
+    return None
+
+
+async def _standing(session: AsyncSession, decision: _Decision, at: datetime) -> Standing:
+    if decision.plate is None:
+        return VISITOR
+    return await access.standing_of(session, decision.tenant_id, decision.facility_id, decision.plate, at)
+
+
+async def _tariff_in_effect(
+    session: AsyncSession, tenant_id: uuid.UUID, facility_id: uuid.UUID, at: datetime
+) -> tuple[uuid.UUID | None, Tariff | None]:
+    try:
+        return await pricing.tariff_at(session, facility_id, at, tenant_id=tenant_id)
+    except NotFound as error:
+        if error.code == "NO_TARIFF":  # a lot without a tariff is free
+            return None, None
+        raise
+
+
+async def _decide_entry(session: AsyncSession, conn: asyncpg.Connection, decision: _Decision) -> None:
+    context, passage = decision.context, decision.passage
+    standing = await _standing(session, decision, passage.at)
+    capacity = context["capacity"]
+    outcome = rules.entry_outcome(
+        standing.kind,
+        lot_full=capacity is not None and context["open_sessions"] >= capacity,
+        already_inside=context["session_id"] is not None,
+    )
+    if outcome.exception == rules.DUPLICATE_ENTRY:
+        decision.session_id = context["session_id"]
+    if outcome.exception == rules.RESTRICTED_PLATE:
+        decision.exception_detail = {"reason": standing.reason, "blocklist_entry_id": str(standing.entry_id)}
+    if outcome.opens_session:
+        version_id, tariff = await _tariff_in_effect(session, decision.tenant_id, decision.facility_id, passage.at)
+        continues = rules.is_reentry(tariff, context["recent_exited_at"], passage.at)
+        if continues:
+            outcome = rules.entry_outcome(standing.kind, lot_full=False, already_inside=False, continues=True)
+        decision.session_id = uuid.uuid4()
+        opened = await repository.insert_session(
+            conn,
+            (
+                decision.tenant_id,
+                decision.session_id,
+                decision.facility_id,
+                decision.plate,
+                passage.driver_id,
+                standing.kind,
+                standing.entry_id,
+                standing.vehicle_class or pricing.DEFAULT_VEHICLE_CLASS,
+                decision.lane_id,
+                passage.at,
+                version_id,
+                context["recent_id"] if continues else None,
+            ),
+        )
+        if not opened:  # the same vehicle entered at another lane a moment ago
+            raise ConcurrentChange("the vehicle's session changed while deciding; decide again")
+    decision.outcome = outcome
+
+
+async def _decide_exit(session: AsyncSession, conn: asyncpg.Connection, decision: _Decision) -> None:
+    context, passage = decision.context, decision.passage
+    session_id = context["session_id"]
+    if session_id is None:
+        decision.outcome = rules.exit_outcome(
+            has_session=False, standing="visitor", priced=None, paid_fen=0, auto_pay=False
+        )
+        return
+    exit_at = max(passage.at, context["session_entered_at"])
+    standing = await _standing(session, decision, exit_at)
+    priced: ExitPrice | None = None
+    version_id = context["session_tariff_version_id"]
+    if standing.kind != "whitelisted":
+        tariff = None
+        if version_id is not None:
+            tariff = await pricing.tariff_version(session, version_id, tenant_id=decision.tenant_id)
+        windows: list[tuple[datetime, datetime]] = []
+        has_pass = "pass_holder" in (context["session_standing"], standing.kind) or standing.idle_pass_id is not None
+        if tariff is not None and decision.plate is not None and has_pass:
+            entered_at = context["session_entered_at"]
+            windows = await access.pass_windows_of(
+                session, decision.tenant_id, decision.facility_id, decision.plate, entered_at, exit_at
+            )
+        earlier = None
+        if context["earlier_exited_at"] is not None:
+            earlier = EarlierStay(
+                context["earlier_entered_at"], context["earlier_exited_at"], context["earlier_price_fen"] or 0
+            )
+        priced = rules.price_exit(
+            tariff,
+            ZoneInfo(context["time_zone"]),
+            context["session_vehicle_class"],
+            context["session_entered_at"],
+            exit_at,
+            paid_fen=context["session_paid_fen"],
+            paid_at=context["session_paid_at"],
+            pass_windows=windows,
+            earlier=earlier,
+        )
+    outcome = rules.exit_outcome(
+        has_session=True,
+        standing=standing.kind,
+        priced=priced,
+        paid_fen=context["session_paid_fen"],
+        auto_pay=context["auto_pay_id"] is not None,
+    )
+    decision.outcome = outcome
+    decision.session_id = session_id
+    decision.amount_due_fen = priced.due_fen if priced is not None and outcome.decision == "hold" else 0
+    if not outcome.closes_session:
+        return
+    auto_pay = outcome.reason == rules.AUTO_PAY
+    quote = None if priced is None else rules.quote_json(priced.quote, version_id)
+    closed = await repository.close_session(
+        conn,
+        (
+            decision.tenant_id,
+            session_id,
+            decision.lane_id,
+            exit_at,
+            0 if priced is None else priced.total_fen,
+            None if quote is None else _json(quote),
+            outcome.reason,
+            context["auto_pay_driver_id"] if auto_pay else None,
+        ),
+    )
+    if not closed:  # another exit lane closed it a moment ago
+        raise ConcurrentChange("the session was closed while deciding; decide again")
+    if auto_pay:
+        assert priced is not None
+        await repository.insert_charge(
+            conn,
+            (
+                decision.tenant_id,
+                session_id,
+                context["auto_pay_id"],
+                context["auto_pay_driver_id"],
+                decision.plate,
+                priced.due_fen,
+                context["currency"],
+            ),
+        )
+
+
+async def _write(session: AsyncSession, conn: asyncpg.Connection, decision: _Decision) -> LaneAnswer:
+    """The exception the outcome raises, then the decision row; the answer."""
+    outcome, passage = decision.outcome, decision.passage
+    assert outcome is not None
+    decision_id = uuid.uuid4()
+    if outcome.exception is not None:
+        decision.exception_id = await raise_exception(
+            session,
+            tenant_id=decision.tenant_id,
+            kind=outcome.exception,
+            facility_id=decision.facility_id,
+            lane_id=decision.lane_id,
+            session_id=decision.session_id,
+            decision_id=decision_id,
+            plate=decision.plate or decision.context["session_plate"],
+            reads=passage.reads,
+            detail={**decision.exception_detail, "source": passage.source, "passage_id": passage.passage_id},
+            reason=outcome.reason,
+        )
+    written = await repository.insert_decision(
+        conn,
+        (
+            decision.tenant_id,
+            decision_id,
+            decision.lane_id,
+            decision.facility_id,
+            decision.direction,
+            passage.passage_id,
+            passage.source,
+            passage.connector_id,
+            decision.plate,
+            passage.driver_id,
+            _json([read.as_json() for read in passage.reads]),
+            outcome.decision,
+            outcome.reason,
+            decision.session_id,
+            decision.amount_due_fen,
+            decision.exception_id,
+            passage.at,
+        ),
+    )
+    if not written:  # the same passage, sent twice at once: the other one's decision stands
+        raise ConcurrentChange("this passage was decided meanwhile; decide again to get that decision")
+    link = None
+    if outcome.reason == rules.PAYMENT_DUE and decision.session_id is not None:
+        link = await _payment_link(conn, decision.tenant_id, decision.session_id)
+    return LaneAnswer(
+        decision_id,
+        decision.lane_id,
+        passage.passage_id,
+        outcome.decision,
+        outcome.reason,
+        decision.plate,
+        decision.session_id,
+        decision.amount_due_fen,
+        link,
+        decision.exception_id,
+    )
+
+
+async def decide_at_lane(db: Database, tenant_id: uuid.UUID, lane_id: uuid.UUID, passage: Passage) -> LaneAnswer:
+    """`decide_passage` in a transaction of its own under the operator's connector scope, committed before this
+    returns; decided again when a concurrent decision got in the way."""
+    for attempt in range(DECISION_ATTEMPTS):
+        try:
+            async with db.transaction(Scope("connector", tenant_id=tenant_id)) as session:
+                return await decide_passage(session, tenant_id, lane_id, passage)
+        except ConcurrentChange:
+            if attempt == DECISION_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def lane_tenant(db: Database, lane_id: uuid.UUID) -> uuid.UUID | None:
+    """The operator of a live lane (lanes are public supply: read before the caller is known)."""
+    async with db.transaction(ANONYMOUS) as session:
+        return await repository.lane_tenant(await repository.driver_of(session), lane_id)
+
+
+async def report_gate_fault(
+    db: Database,
+    tenant_id: uuid.UUID,
+    lane_id: uuid.UUID,
+    fault: str,
+    detail: Any,
+    at: datetime,
+    connector_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """A gate controller's fault at its lane, as a `gate_fault` exception in the facility's queue."""
+    async with db.transaction(Scope("connector", tenant_id=tenant_id)) as session:
+        lane = await repository.lane(session, lane_id, tenant_id)
+        if lane is None:
+            raise NotFound("no live lane with this id belongs to the operator", code="UNKNOWN_LANE", field="laneId")
+        return await raise_exception(
+            session,
+            tenant_id=tenant_id,
+            kind="gate_fault",
+            facility_id=lane["facility_id"],
+            lane_id=lane_id,
+            detail={
+                "fault": fault,
+                "detail": detail,
+                "at": at.isoformat(),
+                "connector_id": None if connector_id is None else str(connector_id),
+            },
+            reason=fault,
+        )
+
+
+async def record_payment(
+    session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID, amount_fen: int, paid_at: datetime
+) -> Mapping[str, Any]:
+    """Count a payment towards an open session (for the payments issue): the exit that follows within the
+    tariff's exit grace owes nothing more. NotFound when the session is not open."""
+    if amount_fen <= 0:
+        raise InvalidInput("a payment must be above 0 fen", code="INVALID_AMOUNT", field="amountFen")
+    conn = await repository.driver_of(session)
+    row = await repository.record_payment(conn, tenant_id, session_id, amount_fen, paid_at)
+    if row is None:
+        raise NotFound("no open session with this id belongs to the operator", field="sessionId")
+    return row

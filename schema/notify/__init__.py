@@ -1,0 +1,1 @@
+"""The notifications part of the GraphQL API: operators' webhooks, drivers' notifications."""

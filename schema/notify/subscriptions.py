@@ -1,0 +1,34 @@
+"""A driver's notifications, live."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from hub.notify import service as notify_service
+from hub.notify.broker import NotificationBroker, app_broker
+from schema.context import Info
+from schema.notify.types import Notification
+
+
+@strawberry.type
+class NotifySubscription:
+    @strawberry.subscription(
+        description="Each notification for the calling driver, from now on (drivers only). Notifications missed "
+        "while disconnected are not replayed: read myNotifications after (re)subscribing."
+    )
+    async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
+        # Checked before the stream starts, so a refusal is the operation's error, never a half-started stream.
+        context = info.context
+        driver_id = notify_service.require_driver(context.principal)
+        # A subscription may last for hours; it must not hold a database connection meanwhile.
+        await context.close()
+        return _notices(app_broker(context.request.app.state), driver_id)
+
+
+async def _notices(broker: NotificationBroker, driver_id: uuid.UUID) -> AsyncGenerator[Notification, None]:
+    async with broker.subscribe(driver_id) as notices:
+        async for notice in notices:
+            yield Notification.of_notice(notice)
