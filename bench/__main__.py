@@ -1,16 +1,24 @@
-"""`python -m bench` (what `make bench` runs): find-a-space over HTTP beside the same search run directly.
+"""`python -m bench` (what `make bench` runs): find-a-space, then ingest. `--only near` or `--only ingest` runs one.
+
+find-a-space: over HTTP beside the same search run directly.
 
 1. prepares `<name>_bench` and seeds the demo city at the requested size (kept between runs);
 2. starts `parkhub serve --workers 2` on a free loopback port and waits for /readyz;
 3. drives the public `spacesNear` query over HTTP with wrk at 32 connections for a fixed time;
 4. runs the API's own SQL through asyncpg at 32 connections for the same time (the database's limit);
 5. prints requests/s, p50 and p99 of both, their ratio, and whether this issue's targets are met.
+
+ingest (bench/ingest.py): signed single-event webhooks and 1,000-event batches at 64 connections against the
+API alone and with its worker running, beside a server answering 202 without work, and event-to-subscriber
+latency.
+
 Nothing is asserted: the figures depend on the machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import math
 import shlex
 import sys
@@ -25,7 +33,7 @@ from bench.city import ensure_city, use_bench_database
 from bench.http_load import NEAR_QUERY, WrkError, run_wrk
 from bench.results import LoadResult
 from bench.server import ApiServer, ServerError, post_json
-from hub.config import database_name
+from hub.config import Settings, database_name
 from hub.seed.places import DISTRICTS_BY_CODE
 
 TARGET_RATIO = 0.25
@@ -91,20 +99,9 @@ def _verdict(met: bool) -> str:
     return "[green]met[/green]" if met else "[red]not met[/red]"
 
 
-@bench_app.command()
-def main(
-    spaces: int = typer.Option(1_000_000, "--spaces", min=1, help="Size of the demo city to search."),
-    seconds: int = typer.Option(20, "--seconds", min=1, help="Duration of each measured run."),
-    connections: int = typer.Option(32, "--connections", min=1, help="Concurrent connections of each run."),
-    workers: int = typer.Option(2, "--workers", min=1, help="API server processes."),
-    warmup: int = typer.Option(3, "--warmup", min=0, help="Seconds of unmeasured searches first (warms caches)."),
+def _near(
+    console: Console, settings: Settings, *, spaces: int, seconds: int, connections: int, workers: int, warmup: int
 ) -> None:
-    """Benchmark find-a-space over HTTP against the same search straight through asyncpg."""
-    console = Console(width=max(Console().width, 100))
-    settings = use_bench_database()
-    console.print(f"Benchmark database: {database_name(settings.database_url)}")
-    _run(ensure_city(settings, spaces, console))
-
     from bench.direct_load import run_direct
 
     if warmup:
@@ -119,7 +116,7 @@ def main(
     for result in results:
         if result.note:
             console.print(f"{result.label}: {result.note}")
-    console.print(f"city: {spaces:,} spaces; command: {shlex.join([sys.executable, '-m', 'bench', *sys.argv[1:]])}")
+    console.print(f"city: {spaces:,} spaces; command: {_command()}")
     if http_result is None:
         console.print(f"[red]HTTP run unavailable:[/red] {http_problem}")
         return
@@ -136,6 +133,57 @@ def main(
             f"[yellow]failed searches: HTTP {http_result.errors} (non-200, GraphQL errors or timeouts after 10 s), "
             f"direct {direct_result.errors}[/yellow]"
         )
+
+
+def _command() -> str:
+    return shlex.join([sys.executable, "-m", "bench", *sys.argv[1:]])
+
+
+class Only(enum.StrEnum):
+    near = "near"
+    ingest = "ingest"
+
+
+@bench_app.command()
+def main(
+    spaces: int = typer.Option(1_000_000, "--spaces", min=1, help="Size of the demo city to search."),
+    seconds: int = typer.Option(20, "--seconds", min=1, help="Duration of each measured run."),
+    connections: int = typer.Option(32, "--connections", min=1, help="Concurrent connections of each search run."),
+    workers: int = typer.Option(2, "--workers", min=1, help="API server processes."),
+    warmup: int = typer.Option(3, "--warmup", min=0, help="Seconds of unmeasured searches first (warms caches)."),
+    only: Only | None = typer.Option(None, "--only", help="Run one benchmark: near (find-a-space) or ingest."),
+    ingest_connections: int = typer.Option(64, "--ingest-connections", min=1, help="Connections of each ingest run."),
+    latency_rate: float = typer.Option(20.0, "--latency-rate", min=0.1, help="Events per second of the latency run."),
+    latency_seconds: int = typer.Option(15, "--latency-seconds", min=1, help="Duration of the latency run."),
+) -> None:
+    """Benchmark find-a-space (HTTP against asyncpg) and ingest (webhooks against a no-op server)."""
+    console = Console(width=max(Console().width, 120))
+    settings = use_bench_database()
+    console.print(f"Benchmark database: {database_name(settings.database_url)}")
+    _run(ensure_city(settings, spaces, console))
+
+    if only in (None, Only.near):
+        _near(
+            console, settings, spaces=spaces, seconds=seconds, connections=connections, workers=workers, warmup=warmup
+        )
+    if only in (None, Only.ingest):
+        from bench.ingest import print_ingest_report, run_ingest
+
+        if only is None:
+            console.print()
+        report = _run(
+            run_ingest(
+                console,
+                settings,
+                workers=workers,
+                connections=ingest_connections,
+                seconds=seconds,
+                latency_rate=latency_rate,
+                latency_seconds=latency_seconds,
+            )
+        )
+        print_ingest_report(console, report, seconds=seconds, connections=ingest_connections)
+        console.print(f"command: {_command()}")
 
 
 if __name__ == "__main__":

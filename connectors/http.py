@@ -109,8 +109,7 @@ async def receive(request: Request) -> JSONResponse:
         if event.image and id(event.image) not in stored:
             stored[id(event.image)] = store_image(media_dir, event.image)
         image_refs.append(stored[id(event.image)] if event.image else None)
-    async with db.transaction(Scope("connector", tenant_id=connector.tenant_id)) as session:
-        result = await ingest.accept_events(session, connector.tenant_id, connector.id, parsed.events, image_refs)
+    result = await ingest.accept_webhook_events(db, connector.tenant_id, connector.id, parsed.events, image_refs)
     return JSONResponse(
         {"accepted": len(result.accepted), "duplicates": result.duplicates, "ignored": parsed.ignored},
         status_code=202,

@@ -12,6 +12,17 @@ the recorded jobs on the running event loop; `after_rollback` discards them. `fl
 for that sending to finish and raises if Redis refused a job; callers that do not need to know may skip
 it (the DESIGN's inbox sweep re-enqueues anything a lost send leaves behind).
 
+Merged jobs. A job `function(ctx, key, items)` whose items are independent pieces of work (the inbox's
+event ids of one tenant) may be recorded with `enqueue_merged()` instead. After commit, the items of every
+transaction of this process with the same function and key are sent together: as soon as the previous
+such job was sent at least MERGE_INTERVAL_SECONDS ago (so an idle process adds no delay), otherwise when
+that interval has passed, and at once when MERGED_JOB_MAX_ITEMS have gathered; one job carries at most
+that many items. A busy webhook then costs one Redis round trip and one job per interval instead of one
+per request. Items still gathering when the process dies are lost, so use it only for work that a sweep
+re-enqueues (the inbox's does after a minute). Work committed outside a Session (a driver-level
+transaction) is handed over with `send_merged()` after its commit, having been checked with
+`check_job()` before it.
+
 Domains register their jobs with the `@job` decorator (or `register_cron`) in their own `tasks.py`, and
 list that module in `TASK_MODULES` below so the worker imports it before it starts.
 """
@@ -21,9 +32,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from arq import cron
@@ -58,7 +71,13 @@ HEARTBEAT_INTERVAL_SECONDS = 30
 HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_INTERVAL_SECONDS
 
 _PENDING_KEY = "parkhub.jobs.pending"
+_MERGED_KEY = "parkhub.jobs.merged"
 _DISPATCH_KEY = "parkhub.jobs.dispatch"
+
+# Merged jobs (see the module's notes): at most one send per function and key in this interval, unless the
+# items reach the maximum, which is also the most one job carries.
+MERGE_INTERVAL_SECONDS = 0.1
+MERGED_JOB_MAX_ITEMS = 1000
 
 
 class UnknownJob(ValueError):
@@ -83,6 +102,9 @@ class PendingJob:
     function: str
     args: tuple[Any, ...]
     job_id: str | None
+
+
+JobFailure = tuple[PendingJob, BaseException]
 
 
 # --- registry -----------------------------------------------------------------------------------
@@ -144,6 +166,13 @@ def get_job_pool() -> ArqRedis:
 # --- enqueue after commit -----------------------------------------------------------------------
 
 
+def check_job(function_name: str) -> None:
+    """Raise UnknownJob or JobPoolNotSet now if a job `function_name` could not be sent."""
+    if function_name not in registered_function_names():
+        raise UnknownJob(f"no job named {function_name!r} is registered (see hub.jobs.TASK_MODULES)")
+    get_job_pool()
+
+
 def enqueue(session: AsyncSession, function_name: str, *args: Any, job_id: str | None = None) -> None:
     """Record a job to send to the worker once `session`'s transaction commits.
 
@@ -152,19 +181,35 @@ def enqueue(session: AsyncSession, function_name: str, *args: Any, job_id: str |
     `job_id` makes the job unique in arq: a second job with the same id is not queued while the first
     exists.
     """
-    if function_name not in registered_function_names():
-        raise UnknownJob(f"no job named {function_name!r} is registered (see hub.jobs.TASK_MODULES)")
-    get_job_pool()
+    check_job(function_name)
     session.info.setdefault(_PENDING_KEY, []).append(PendingJob(function_name, args, job_id))
+
+
+def enqueue_merged(session: AsyncSession, function_name: str, key: str, items: Sequence[Any]) -> None:
+    """Record `items` for a merged job `function_name(ctx, key, items)`, sent after `session` commits
+    together with other transactions' items for the same function and key (see the module's notes).
+    Raises like `enqueue()`."""
+    check_job(function_name)
+    session.info.setdefault(_MERGED_KEY, []).append((function_name, key, list(items)))
+
+
+def send_merged(function_name: str, key: str, items: Sequence[Any]) -> asyncio.Task[list[JobFailure]] | None:
+    """Hand over `items` of work already committed outside a Session, merged like `enqueue_merged()`.
+    Call `check_job()` before the transaction. Never raises: the work is committed, so a job that cannot be
+    sent is logged (the sweep picks its items up). Returns the send's task, to await when it matters."""
+    if _job_pool is None:
+        logger.error("job pool is unset; %d item(s) of committed work not sent: %s", len(items), function_name)
+        return None
+    return _merger.add(_job_pool, function_name, key, items)
 
 
 async def flush_jobs(session: AsyncSession) -> None:
     """Wait until the jobs of `session`'s committed transactions are in Redis.
 
     A no-op when nothing was enqueued or the transaction rolled back. Raises JobDispatchError when Redis
-    refused some of them.
+    refused some of them. Merged jobs may take up to MERGE_INTERVAL_SECONDS longer.
     """
-    dispatches: list[asyncio.Task[list[tuple[PendingJob, BaseException]]]] = session.info.pop(_DISPATCH_KEY, [])
+    dispatches: list[asyncio.Task[list[JobFailure]]] = session.info.pop(_DISPATCH_KEY, [])
     failures = [failure for task in dispatches for failure in await task]
     if failures:
         raise JobDispatchError(failures)
@@ -174,14 +219,22 @@ async def flush_jobs(session: AsyncSession) -> None:
 _in_flight: set[asyncio.Task[Any]] = set()
 
 
+def _track(task: asyncio.Task[Any]) -> None:
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+
+
 async def drain_dispatches() -> None:
-    """Wait for every send still in flight (call on shutdown, before closing the pool)."""
+    """Send merged jobs now and wait for every send still in flight (call on shutdown, before closing the
+    pool; tests call it to have the jobs of the requests they made in Redis)."""
+    _merger.send_all_now()
     while _in_flight:
         await asyncio.gather(*list(_in_flight), return_exceptions=True)
+        _merger.send_all_now()
 
 
-async def _send(pool: ArqRedis, jobs: list[PendingJob]) -> list[tuple[PendingJob, BaseException]]:
-    failures: list[tuple[PendingJob, BaseException]] = []
+async def _send(pool: ArqRedis, jobs: list[PendingJob]) -> list[JobFailure]:
+    failures: list[JobFailure] = []
     for pending in jobs:
         try:
             await pool.enqueue_job(pending.function, *pending.args, _job_id=pending.job_id)
@@ -191,24 +244,97 @@ async def _send(pool: ArqRedis, jobs: list[PendingJob]) -> list[tuple[PendingJob
     return failures
 
 
+@dataclass
+class _MergedBatch:
+    """Items gathering for one merged job (or a few, past MERGED_JOB_MAX_ITEMS), until their send starts."""
+
+    pool: ArqRedis
+    function: str
+    key: str
+    loop: asyncio.AbstractEventLoop
+    items: list[Any] = field(default_factory=list)
+    due: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[list[JobFailure]] | None = None
+
+
+class _Merger:
+    """This process's merged jobs: one gathering batch per (pool, function, key)."""
+
+    def __init__(self) -> None:
+        self._gathering: dict[tuple[int, str, str], _MergedBatch] = {}
+        self._last_sent: dict[tuple[str, str], float] = {}
+
+    def add(self, pool: ArqRedis, function: str, key: str, items: Sequence[Any]) -> asyncio.Task[list[JobFailure]]:
+        loop = asyncio.get_running_loop()
+        batch_key = (id(pool), function, key)
+        batch = self._gathering.get(batch_key)
+        if batch is None or batch.loop is not loop or batch.task is None or batch.task.done():
+            # (A batch of another event loop, left by one that closed, can never be sent: its items are the
+            # sweep's now.)
+            batch = self._gathering[batch_key] = _MergedBatch(pool, function, key, loop)
+            wait = self._last_sent.get((function, key), -math.inf) + MERGE_INTERVAL_SECONDS - loop.time()
+            batch.task = loop.create_task(self._send_when_due(batch_key, batch, wait))
+            _track(batch.task)
+        batch.items.extend(items)
+        if len(batch.items) >= MERGED_JOB_MAX_ITEMS:
+            batch.due.set()
+        return batch.task
+
+    async def _send_when_due(
+        self, batch_key: tuple[int, str, str], batch: _MergedBatch, wait: float
+    ) -> list[JobFailure]:
+        if wait > 0 and not batch.due.is_set():
+            with suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await batch.due.wait()
+        # From here on nothing awaits until the jobs are built, so items added later start the next batch.
+        if self._gathering.get(batch_key) is batch:
+            del self._gathering[batch_key]
+        if len(self._last_sent) > 100_000:
+            self._last_sent.clear()
+        self._last_sent[(batch.function, batch.key)] = batch.loop.time()
+        items = batch.items
+        jobs = [
+            PendingJob(batch.function, (batch.key, items[start : start + MERGED_JOB_MAX_ITEMS]), None)
+            for start in range(0, len(items), MERGED_JOB_MAX_ITEMS)
+        ]
+        return await _send(batch.pool, jobs)
+
+    def send_all_now(self) -> None:
+        for batch in list(self._gathering.values()):
+            batch.due.set()
+
+
+_merger = _Merger()
+
+
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
-    jobs: list[PendingJob] | None = session.info.pop(_PENDING_KEY, None)
-    if not jobs:
+    jobs: list[PendingJob] = session.info.pop(_PENDING_KEY, None) or []
+    merged: list[tuple[str, str, list[Any]]] = session.info.pop(_MERGED_KEY, None) or []
+    if not jobs and not merged:
         return
     if _job_pool is None:
         # Raising here would report a failure for a transaction that did commit; say it loudly instead.
-        logger.error("job pool was unset before commit; %d job(s) not sent: %s", len(jobs), jobs)
+        logger.error(
+            "job pool was unset before commit; %d job(s) not sent: %s", len(jobs) + len(merged), jobs or merged
+        )
         return
-    task = asyncio.get_running_loop().create_task(_send(_job_pool, jobs))
-    _in_flight.add(task)
-    task.add_done_callback(_in_flight.discard)
-    session.info.setdefault(_DISPATCH_KEY, []).append(task)
+    dispatches: list[asyncio.Task[list[JobFailure]]] = session.info.setdefault(_DISPATCH_KEY, [])
+    if jobs:
+        task = asyncio.get_running_loop().create_task(_send(_job_pool, jobs))
+        _track(task)
+        dispatches.append(task)
+    for function, key, items in merged:
+        task = _merger.add(_job_pool, function, key, items)
+        if task not in dispatches:
+            dispatches.append(task)
 
 
 @event.listens_for(Session, "after_rollback")
 def _discard_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_MERGED_KEY, None)
 
 
 # --- jobs of the hub itself ---------------------------------------------------------------------

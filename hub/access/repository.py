@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access.models import BlocklistEntry, VehiclePass, WhitelistEntry
 from hub.access.rules import ListKind
+from hub.db import driver_of
 from hub.supply.models import Facility
 
 Row = Mapping[str, Any]
@@ -68,8 +69,7 @@ async def standing_rows(
 ) -> list[Row]:
     """See STANDING_SQL. Runs on the session's own asyncpg connection (inside its transaction and RLS
     scope), skipping SQLAlchemy's result layer: this is on the path of every lane read."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
+    driver = await driver_of(session)
     return await driver.fetch(STANDING_SQL, tenant_id, facility_id, plate, at)
 
 

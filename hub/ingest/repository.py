@@ -9,31 +9,51 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.db import driver_of
 
 Row = Mapping[str, Any]
 
 # One statement for the whole request: duplicates (already in the inbox, or twice in this request) are
-# skipped by the unique index, and the ids of the rows actually written come back.
-INSERT_INBOX_SQL = text("""
+# skipped by the unique index, and the ids of the rows actually written come back. Written for the driver
+# (asyncpg, positional parameters): the webhook's hot path runs it without the ORM session.
+INSERT_INBOX_SQL = """
 INSERT INTO inbox_events (tenant_id, connector_id, source_event_id, kind, device_external_id, occurred_at,
                           body, image_ref)
-SELECT :tenant_id, :connector_id, e.source_event_id, e.kind, e.device_external_id, e.occurred_at,
-       e.body::jsonb, e.image_ref
-FROM unnest(CAST(:source_event_ids AS text[]), CAST(:kinds AS text[]), CAST(:device_external_ids AS text[]),
-            CAST(:occurred_ats AS timestamptz[]), CAST(:bodies AS text[]), CAST(:image_refs AS text[]))
+SELECT $1, $2, e.source_event_id, e.kind, e.device_external_id, e.occurred_at, e.body::jsonb, e.image_ref
+FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
      AS e(source_event_id, kind, device_external_id, occurred_at, body, image_ref)
 ON CONFLICT (tenant_id, connector_id, source_event_id) DO NOTHING
 RETURNING id
-""")
+"""
+
+
+async def insert_inbox_events_direct(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, connector_id: uuid.UUID, columns: Mapping[str, list[Any]]
+) -> list[uuid.UUID]:
+    """columns: source_event_ids, kinds, device_external_ids, occurred_ats, bodies (JSON text), image_refs."""
+    rows = await conn.fetch(
+        INSERT_INBOX_SQL,
+        tenant_id,
+        connector_id,
+        columns["source_event_ids"],
+        columns["kinds"],
+        columns["device_external_ids"],
+        columns["occurred_ats"],
+        columns["bodies"],
+        columns["image_refs"],
+    )
+    return [row[0] for row in rows]
 
 
 async def insert_inbox_events(
     session: AsyncSession, tenant_id: uuid.UUID, connector_id: uuid.UUID, columns: Mapping[str, list[Any]]
 ) -> list[uuid.UUID]:
-    result = await session.execute(INSERT_INBOX_SQL, {"tenant_id": tenant_id, "connector_id": connector_id, **columns})
-    return [row[0] for row in result]
+    """`insert_inbox_events_direct` in the session's transaction."""
+    return await insert_inbox_events_direct(await driver_of(session), tenant_id, connector_id, columns)
 
 
 async def lock_pending_events(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Row]:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.events import EventKind, NormalizedEvent
 from hub import jobs
+from hub.db import Database, Scope
 from hub.errors import DomainError, Forbidden
 from hub.history import service as history
 from hub.history.service import SpaceTransitions
@@ -28,6 +29,7 @@ from hub.supply.rules import UNKNOWN, effective_status, normalize_external_id
 APPLY_JOB = "apply_inbox_events"
 # Columns of their own in the inbox; the rest of a normalized event goes into its JSON body.
 _COLUMNS = {"source_event_id", "kind", "occurred_at", "device_external_id", "image", "image_content_type"}
+_BODY_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizedEvent) if f.name not in _COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,20 @@ class AcceptResult:
 
 
 def _body(event: NormalizedEvent) -> str:
-    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in _COLUMNS}
-    return orjson.dumps({key: value for key, value in fields.items() if value not in (None, {})}).decode()
+    # Empty fields left out, as ever; the names are computed once, as this runs for every event of a batch.
+    fields = {name: value for name in _BODY_FIELDS if (value := getattr(event, name)) is not None and value != {}}
+    return orjson.dumps(fields).decode()
+
+
+def _inbox_columns(events: Sequence[NormalizedEvent], image_refs: Sequence[str | None]) -> dict[str, list[Any]]:
+    return {
+        "source_event_ids": [event.source_event_id for event in events],
+        "kinds": [str(event.kind) for event in events],
+        "device_external_ids": [event.device_external_id for event in events],
+        "occurred_ats": [event.occurred_at for event in events],
+        "bodies": [_body(event) for event in events],
+        "image_refs": list(image_refs),
+    }
 
 
 async def accept_events(
@@ -52,17 +66,31 @@ async def accept_events(
     after the caller commits."""
     if not events:
         return AcceptResult([], 0)
-    columns: dict[str, list[Any]] = {
-        "source_event_ids": [event.source_event_id for event in events],
-        "kinds": [str(event.kind) for event in events],
-        "device_external_ids": [event.device_external_id for event in events],
-        "occurred_ats": [event.occurred_at for event in events],
-        "bodies": [_body(event) for event in events],
-        "image_refs": list(image_refs),
-    }
+    columns = _inbox_columns(events, image_refs)
     accepted = await repository.insert_inbox_events(session, tenant_id, connector_id, columns)
     if accepted:
-        jobs.enqueue(session, APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
+        jobs.enqueue_merged(session, APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
+    return AcceptResult(accepted, len(events) - len(accepted))
+
+
+async def accept_webhook_events(
+    db: Database,
+    tenant_id: uuid.UUID,
+    connector_id: uuid.UUID,
+    events: Sequence[NormalizedEvent],
+    image_refs: Sequence[str | None],
+) -> AcceptResult:
+    """`accept_events` for the webhook, in a transaction of its own that is committed when this returns
+    (unlike the other use cases here): one driver-level transaction without an ORM session, then the new
+    events handed to a merged job (hub.jobs), since one job per request of a busy sender swamps the worker."""
+    if not events:
+        return AcceptResult([], 0)
+    jobs.check_job(APPLY_JOB)  # a mistake is refused before anything is written
+    columns = _inbox_columns(events, image_refs)
+    async with db.driver_transaction(Scope("connector", tenant_id=tenant_id)) as conn:
+        accepted = await repository.insert_inbox_events_direct(conn, tenant_id, connector_id, columns)
+    if accepted:
+        jobs.send_merged(APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
     return AcceptResult(accepted, len(events) - len(accepted))
 
 

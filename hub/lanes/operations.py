@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.db import Database, Scope
+from hub.db import Database, Scope, driver_of
 from hub.drivers import rules as driver_rules
 from hub.drivers import service as drivers
 from hub.errors import Forbidden, InvalidInput, NotFound
@@ -65,7 +65,7 @@ async def lane_code(session: AsyncSession, principal: Principal, lane_id: uuid.U
     lane = await repository.lane(session, lane_id, tenant_id)
     if lane is None:
         raise NotFound("no live lane with this id belongs to your operator", field="laneId")
-    key = await operator_key(await repository.driver_of(session), tenant_id, create=True)
+    key = await operator_key(await driver_of(session), tenant_id, create=True)
     assert key is not None
     code = rules.sign_code(key, rules.LANE_CODE, tenant_id, lane_id)
     return LaneCode(lane_id, lane["direction"], code, rules.lane_code_link(public_base_url(), code))
@@ -85,7 +85,7 @@ async def scan_lane_code(db: Database, principal: Principal, code: str, directio
             # The code's signature, under the operator's key, proves the code is one of the operator's lanes: the
             # scan then acts for that lane, under the operator's connector scope.
             async with db.transaction(Scope("connector", tenant_id=signed.tenant_id)) as session:
-                key = await operator_key(await repository.driver_of(session), signed.tenant_id, create=False)
+                key = await operator_key(await driver_of(session), signed.tenant_id, create=False)
                 if key is None or not signed.valid_under(key):
                     raise InvalidInput("not a lane code issued by ParkHub", code="INVALID_CODE", field="code")
                 return await decide_passage(session, signed.tenant_id, signed.object_id, passage)
@@ -204,5 +204,5 @@ class AutoPayHolder:
 async def auto_pay_for_plate(session: AsyncSession, plate: str) -> AutoPayHolder | None:
     """Who pays automatically for a plate as a camera read it (for the on-street task's sightings, as exit lanes
     do): under a connector scope, which may read every driver's authorizations by plate. None: nobody."""
-    row = await repository.authorization_for_plate(await repository.driver_of(session), rules.make_read(plate).plate)
+    row = await repository.authorization_for_plate(await driver_of(session), rules.make_read(plate).plate)
     return None if row is None else AutoPayHolder(row["id"], row["driver_id"])

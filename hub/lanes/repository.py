@@ -28,11 +28,6 @@ authorizations = AutoPayAuthorization.__table__
 charges = PendingCharge.__table__
 
 
-async def driver_of(session: AsyncSession) -> asyncpg.Connection:
-    connection = await session.connection()
-    return (await connection.get_raw_connection()).driver_connection
-
-
 # ---------------------------------------------------------------------------------------- the decision
 
 # The lane's tenant, before anyone is authenticated: lanes are public supply (anonymous scope reads live ones).

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.access import service as access
 from hub.access.rules import VISITOR, Standing
 from hub.config import get_settings
-from hub.db import ANONYMOUS, Database, Scope
+from hub.db import ANONYMOUS, Database, Scope, driver_of
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.lanes import repository, rules
 from hub.lanes.models import EXCEPTION_KINDS
@@ -137,7 +137,7 @@ async def session_of_payment_token(session: AsyncSession, token: str) -> tuple[u
     """(tenant id, session id) of a payment link's token, its signature checked (for the payments issue).
     The session's scope must see the operator's key (its connector or operator scope, or platform)."""
     signed = rules.read_code(token, rules.PAYMENT_TOKEN)
-    key = await operator_key(await repository.driver_of(session), signed.tenant_id, create=False)
+    key = await operator_key(await driver_of(session), signed.tenant_id, create=False)
     if key is None or not signed.valid_under(key):
         raise InvalidInput("not a payment token issued by ParkHub", code="INVALID_CODE", field="code")
     return signed.tenant_id, signed.object_id
@@ -173,7 +173,7 @@ async def raise_exception(
         raise InvalidInput(f"kind must be one of {', '.join(EXCEPTION_KINDS)}, got {kind!r}", field="kind")
     exception_id = exception_id or uuid.uuid4()
     await repository.raise_exception(
-        await repository.driver_of(session),
+        await driver_of(session),
         (
             tenant_id,
             exception_id,
@@ -204,7 +204,7 @@ async def record_exception_action(
 ) -> uuid.UUID:
     """Add a line to an exception's audit trail (who, what, why); for the exception queue's claim and resolve."""
     row = await repository.insert_action(
-        await repository.driver_of(session),
+        await driver_of(session),
         (tenant_id, exception_id, actor, action, reason, _json(dict(detail or {}))),
     )
     return row["id"]
@@ -252,7 +252,7 @@ async def decide_passage(
     returns that decision again (`replayed`) and writes nothing. NotFound UNKNOWN_LANE when the lane is not a
     live lane of the operator; InvalidInput WRONG_LANE when a driver scans an entry code at an exit or the other
     way round; ConcurrentChange when a concurrent decision got in the way (decide again)."""
-    conn = await repository.driver_of(session)
+    conn = await driver_of(session)
     code_scan = passage.source in ("entry_code", "exit_code")
     candidate = None if code_scan else _candidate_plate(passage.reads)
     context = await repository.decision_context(
@@ -556,7 +556,7 @@ async def decide_at_lane(db: Database, tenant_id: uuid.UUID, lane_id: uuid.UUID,
 async def lane_tenant(db: Database, lane_id: uuid.UUID) -> uuid.UUID | None:
     """The operator of a live lane (lanes are public supply: read before the caller is known)."""
     async with db.transaction(ANONYMOUS) as session:
-        return await repository.lane_tenant(await repository.driver_of(session), lane_id)
+        return await repository.lane_tenant(await driver_of(session), lane_id)
 
 
 async def report_gate_fault(
@@ -596,7 +596,7 @@ async def record_payment(
     tariff's exit grace owes nothing more. NotFound when the session is not open."""
     if amount_fen <= 0:
         raise InvalidInput("a payment must be above 0 fen", code="INVALID_AMOUNT", field="amountFen")
-    conn = await repository.driver_of(session)
+    conn = await driver_of(session)
     row = await repository.record_payment(conn, tenant_id, session_id, amount_fen, paid_at)
     if row is None:
         raise NotFound("no open session with this id belongs to the operator", field="sessionId")

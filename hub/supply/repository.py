@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo import sql as geo_sql
+from hub.db import driver_of
 from hub.supply.models import Device, Facility, Lane, Space
 
 facilities = Facility.__table__
@@ -124,8 +125,7 @@ async def spaces_near(session: AsyncSession, **criteria: Any) -> Sequence[Row]:
     The hot path of the API: it runs on the session's own asyncpg connection, inside the session's
     transaction and RLS scope, skipping SQLAlchemy's result layer (which cost about as much again as the
     query itself). asyncpg records are read by column name like mappings."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
+    driver = await driver_of(session)
     args = _near_args(**criteria)
     return await driver.fetch(SPACES_NEAR_SQL if len(args) == 10 else SPACES_NEAR_PRICED_SQL, *args)
 
