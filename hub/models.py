@@ -7,6 +7,7 @@ from hub.ingest.models import InboxEvent, PlateSighting
 from hub.lanes.models import LotSession  # noqa: F401  (registers every lanes table, for Alembic)
 from hub.notify.models import WebhookDelivery  # noqa: F401  (registers every notify table, for Alembic)
 from hub.pricing.models import TariffVersion
+from hub.street.models import StreetSession  # noqa: F401  (registers every street table, for Alembic)
 from hub.supply.models import Device, Facility, Lane, Space, SpaceStatusInterval
 from tenants.models import Connector, ConnectorSecret, Membership, OAuthClient, SigningKey, Tenant, User
 

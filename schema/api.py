@@ -36,6 +36,7 @@ from schema.notify.subscriptions import NotifySubscription
 from schema.pricing.operations import PricingMutation, PricingQuery
 from schema.pricing.types import TariffVersion
 from schema.scalars import SCALAR_MAP
+from schema.street.operations import StreetMutation, StreetQuery
 from schema.supply.mutations import SupplyMutation
 from schema.supply.queries import SupplyQuery
 from schema.supply.types import Facility, Lane, Space
@@ -70,6 +71,7 @@ class Query(
     PricingQuery,
     LanesQuery,
     NotifyQuery,
+    StreetQuery,
 ):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
@@ -86,6 +88,7 @@ class Mutation(
     PricingMutation,
     LanesMutation,
     NotifyMutation,
+    StreetMutation,
 ):
     pass
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from arq import cron
 
+from hub import jobs
 from hub.config import get_settings
 from hub.db import PLATFORM, Scope
 from hub.ingest import service
@@ -30,6 +31,8 @@ async def apply_inbox_events(ctx: JobContext, tenant_id: str, event_ids: list[st
         changes = await service.apply_events(
             session, tenant, [uuid.UUID(event_id) for event_id in event_ids], datetime.now(UTC), _stale_after()
         )
+        # Curb sessions follow the bays' sensors and cameras (hub.street); its sweep covers a lost job.
+        jobs.enqueue(session, "reconcile_curb_events", tenant_id, event_ids)
     await publish_occupancy_changes(ctx["redis"], changes)
     return len(changes)
 

@@ -1,0 +1,307 @@
+"""Pure rules of on-street sessions: the state machine, what a prepaid span costs, what an extension costs, what
+ending early refunds, when an automatic session starts and ends, and when an occupied bay is flagged. No I/O.
+
+States. A session is prepaid (a driver bought a duration by space code) or postpaid (a curb camera saw a plate
+with an active auto-pay authorization; priced when it ends):
+
+    prepaid:   active -> extended -> extended ... -> ended_early (the driver ended it before the paid end)
+                                                  -> expired     (the paid time ran out)
+    postpaid:  active -> ended_by_sensor (the bay's sensor reported it vacant)
+                      -> ended_by_driver (the driver ended it in the app)
+
+`active` and `extended` are open; every other state is final. A prepaid session whose paid time has run out is
+expired from that instant on, whether or not a sweep has written it yet (`effective_state`).
+
+Money (integer fen, under the tariff version sealed at the start, in the zone's time zone):
+- prepaid: the driver pays the engine's price of [start, start + duration); an extension prices the whole new
+  span [start, new end) and costs the difference, so first units, tiers and caps apply as to one stay;
+- ending early: the true price is the engine's price of [start, end), and the refund is what was paid minus
+  it, never negative. Not a share of the time: a first unit or a cap already reached keeps its price;
+- postpaid: the charge is the engine's price of [start, end) when the session ends.
+
+Refunds exist only for prepaid sessions and charges on ending only for postpaid ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hub.errors import Conflict, InvalidInput
+from hub.pricing.rules import Quote, price
+from hub.pricing.tariff import Rate, Tariff
+
+PREPAID, POSTPAID = "prepaid", "postpaid"
+PAYMENT_MODES = (PREPAID, POSTPAID)
+DRIVER, CAMERA = "driver", "camera"  # how a session started
+ORIGINS = (DRIVER, CAMERA)
+
+ACTIVE, EXTENDED = "active", "extended"
+ENDED_EARLY, EXPIRED, ENDED_BY_SENSOR, ENDED_BY_DRIVER = "ended_early", "expired", "ended_by_sensor", "ended_by_driver"
+OPEN_STATES = (ACTIVE, EXTENDED)
+FINAL_STATES = (ENDED_EARLY, EXPIRED, ENDED_BY_SENSOR, ENDED_BY_DRIVER)
+STATES = (*OPEN_STATES, *FINAL_STATES)
+
+# What can happen to a session, and what each does in each mode.
+EXTEND, END, EXPIRE, VACATE = "extend", "end", "expire", "vacate"
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (PREPAID, EXTEND): EXTENDED,
+    (PREPAID, END): ENDED_EARLY,
+    (PREPAID, EXPIRE): EXPIRED,
+    (POSTPAID, VACATE): ENDED_BY_SENSOR,
+    (POSTPAID, END): ENDED_BY_DRIVER,
+}
+
+# The actions a session's history records, each with what it costs the driver or gives back.
+ACTION_KINDS = ("start", "extend", "end", "expire", "camera_start", "sensor_end")
+
+# A prepaid session is bought for at most a day: longer is a pass. Extensions may not take it past this either.
+MAX_PREPAID_MINUTES = 24 * 60
+# An occupied bay with no session is flagged for enforcement after this long.
+ENFORCEMENT_GRACE = timedelta(minutes=5)
+# A curb camera may see a plate a little before the bay's sensor reports the car: the arrival it belongs to.
+SIGHTING_LEAD = timedelta(minutes=2)
+# Sightings older than this are not decided any more (a camera's backlog after a long outage starts nothing).
+SIGHTING_WINDOW = timedelta(hours=24)
+MAX_KEY_LENGTH = 100
+
+# Why a sighting did (or did not) start a session; kept per sighting so each is decided once.
+STARTED = "started"
+NO_AUTHORIZATION = "no_authorization"
+SPACE_HAS_SESSION = "space_has_session"
+BAY_VACANT = "bay_vacant"
+NO_TARIFF = "no_tariff"
+SIGHTING_OUTCOMES = (STARTED, NO_AUTHORIZATION, SPACE_HAS_SESSION, BAY_VACANT, NO_TARIFF)
+
+# Why an enforcement flag was resolved.
+SESSION_STARTED, VACATED, STATUS_CHANGED = "session_started", "vacated", "status_changed"
+FLAG_RESOLUTIONS = (SESSION_STARTED, VACATED, STATUS_CHANGED)
+
+
+# ------------------------------------------------------------------------------------------- the machine
+
+
+def is_open(state: str) -> bool:
+    return state in OPEN_STATES
+
+
+def effective_state(state: str, payment_mode: str, paid_until: datetime | None, now: datetime) -> str:
+    """The state as of `now`: an open prepaid session past its paid end is expired, written or not."""
+    if state in OPEN_STATES and payment_mode == PREPAID and paid_until is not None and paid_until <= now:
+        return EXPIRED
+    return state
+
+
+def transition(payment_mode: str, state: str, event: str, paid_until: datetime | None, now: datetime) -> str:
+    """The state after `event` at `now`, or a typed error: SESSION_ENDED for a final (or run out) session,
+    NOT_PREPAID for extending a postpaid one, INVALID_TRANSITION for anything else the machine does not allow."""
+    current = effective_state(state, payment_mode, paid_until, now)
+    if current in FINAL_STATES and not (event == EXPIRE and state in OPEN_STATES):
+        raise Conflict(f"the session has already ended ({current})", code="SESSION_ENDED", state=current)
+    following = TRANSITIONS.get((payment_mode, event))
+    if following is None:
+        if event == EXTEND:
+            raise InvalidInput(
+                "only a prepaid session can be extended; this one is charged when it ends",
+                code="NOT_PREPAID",
+                field="id",
+            )
+        raise InvalidInput(f"a {payment_mode} session cannot {event}", code="INVALID_TRANSITION")
+    return following
+
+
+# ------------------------------------------------------------------------------------------- durations
+
+
+def _rates(tariff: Tariff) -> Iterable[Rate]:
+    yield tariff.default_rate
+    yield from (tier.rate for tier in tariff.default_tiers)
+    for band in tariff.bands:
+        yield band.rate
+        yield from (tier.rate for tier in band.tiers)
+
+
+def increment_minutes(tariff: Tariff) -> int:
+    """The step prepaid durations are bought in: the greatest common divisor of every unit (and first unit) of
+    the tariff, so a paid end never falls between two of the tariff's billing steps (15-minute units with a
+    30-minute first unit: 15; 20 and 30: 10)."""
+    lengths = [length for rate in _rates(tariff) for length in (rate.unit_minutes, rate.first_unit_minutes) if length]
+    return math.gcd(*lengths) if lengths else 1
+
+
+def check_minutes(minutes: int, tariff: Tariff, field: str, *, already: int = 0) -> None:
+    """A duration to buy: whole steps of the tariff's increment, at least one, and the session's total bought
+    time (`already` + `minutes`) at most MAX_PREPAID_MINUTES. INVALID_DURATION with the bounds otherwise."""
+    step = increment_minutes(tariff)
+    room = MAX_PREPAID_MINUTES - already
+    if minutes < step or minutes % step or minutes > room:
+        limit = f"at most {room}" if room >= step else "no more (the session has the longest time one can buy)"
+        raise InvalidInput(
+            f"{field} must be a multiple of {step} minutes (this zone's tariff charges in steps of {step}), "
+            f"at least {step} and {limit}; got {minutes}",
+            code="INVALID_DURATION",
+            field=field,
+            increment_minutes=step,
+            min_minutes=step,
+            max_minutes=max(room, 0),
+        )
+
+
+# ----------------------------------------------------------------------------------------------- money
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """Buying (or extending to) the span [start, paid_until): its whole price, and what this purchase costs."""
+
+    paid_until: datetime
+    total_fen: int
+    cost_fen: int
+    quote: Quote
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a session ends: when, in which state, its true price, and the money that follows (a refund for a
+    prepaid session, a charge for a postpaid one; the other is None)."""
+
+    state: str
+    ended_at: datetime
+    price_fen: int
+    refund_fen: int | None
+    charge_fen: int | None
+    quote: Quote
+
+
+def buy(tariff: Tariff, zone: ZoneInfo, vehicle_class: str, start: datetime, minutes: int) -> Purchase:
+    """A new prepaid session of `minutes` from `start`."""
+    paid_until = start + timedelta(minutes=minutes)
+    quote = price(tariff, zone, vehicle_class, start, paid_until)
+    return Purchase(paid_until, quote.total_fen, quote.total_fen, quote)
+
+
+def extend(
+    tariff: Tariff,
+    zone: ZoneInfo,
+    vehicle_class: str,
+    start: datetime,
+    paid_until: datetime,
+    paid_fen: int,
+    minutes: int,
+) -> Purchase:
+    """`minutes` more: the whole new span is priced as one stay, and the extension costs what that adds to what
+    was paid (never below zero: a tariff version is sealed, so the longer span never costs less)."""
+    new_end = paid_until + timedelta(minutes=minutes)
+    quote = price(tariff, zone, vehicle_class, start, new_end)
+    return Purchase(new_end, quote.total_fen, max(0, quote.total_fen - paid_fen), quote)
+
+
+def settle(
+    tariff: Tariff,
+    zone: ZoneInfo,
+    vehicle_class: str,
+    payment_mode: str,
+    state: str,
+    start: datetime,
+    end: datetime,
+    paid_fen: int,
+) -> Settlement:
+    """The session priced on its true span [start, end) as it ends in `state`."""
+    quote = price(tariff, zone, vehicle_class, start, max(start, end))
+    true_price = quote.total_fen
+    if payment_mode == PREPAID:
+        return Settlement(state, end, true_price, max(0, paid_fen - true_price), None, quote)
+    return Settlement(state, end, true_price, None, true_price, quote)
+
+
+# ---------------------------------------------------------------------------------- automatic sessions
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One stretch of a bay's sensed history: `status` as history records it (occupied, vacant, unknown, ...)
+    from `start` until `end` (None: still)."""
+
+    status: str
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class AutoStart:
+    """What a sighting of an authorized plate does: start a session at `start`, or record `outcome` (BAY_VACANT)
+    and start nothing; both None: too early to tell, look again later."""
+
+    start: datetime | None = None
+    outcome: str | None = None
+
+
+def auto_session_start(
+    seen_at: datetime, history: list[Interval], covered_until: datetime | None, now: datetime
+) -> AutoStart:
+    """When the automatic session of a sighting at `seen_at` starts: at the arrival the sensor reported (the
+    occupied stretch holding the sighting, or one beginning at most SIGHTING_LEAD after it, since a camera may
+    read a plate as the car pulls in, before the sensor reports it); at `seen_at` when the bay has no sensed
+    status then (no sensor, or a silent one). Never before `covered_until`, the end of the bay's last session
+    (a car that stays on after a prepaid session pays from its end). A sighting in a bay the sensor reports
+    vacant, with no arrival within SIGHTING_LEAD, starts nothing (a passing car); until SIGHTING_LEAD has passed
+    the arrival may still be reported, so the decision waits."""
+    ordered = sorted(history, key=lambda item: item.start)
+    for interval in ordered:
+        holds = interval.start <= seen_at and (interval.end is None or seen_at < interval.end)
+        soon_after = seen_at < interval.start <= seen_at + SIGHTING_LEAD
+        if interval.status == "occupied" and (holds or soon_after):
+            return AutoStart(start=interval.start if covered_until is None else max(interval.start, covered_until))
+    at_sighting = next(
+        (item for item in ordered if item.start <= seen_at and (item.end is None or seen_at < item.end)), None
+    )
+    if at_sighting is not None and at_sighting.status == "vacant":
+        return AutoStart(outcome=BAY_VACANT) if now >= seen_at + SIGHTING_LEAD else AutoStart()
+    return AutoStart(start=seen_at if covered_until is None else max(seen_at, covered_until))
+
+
+def sensor_end(session_start: datetime, history: list[Interval]) -> datetime | None:
+    """When the bay's sensor ended a postpaid session: the first vacant stretch starting after the session did.
+    An unknown stretch (a silent sensor) ends nothing."""
+    vacancies = [
+        interval.start for interval in history if interval.status == "vacant" and interval.start > session_start
+    ]
+    return min(vacancies) if vacancies else None
+
+
+def unpaid_since(occupied_since: datetime, covered_until: datetime | None) -> datetime:
+    """Since when an occupied bay has had no session: its arrival, or the end of the last session after it."""
+    return occupied_since if covered_until is None else max(occupied_since, covered_until)
+
+
+def needs_enforcement(occupied_since: datetime, covered_until: datetime | None, now: datetime) -> bool:
+    """An occupied bay with no session for longer than ENFORCEMENT_GRACE."""
+    return now - unpaid_since(occupied_since, covered_until) >= ENFORCEMENT_GRACE
+
+
+def flag_resolution(status: str, confirmed: bool, retired: bool, has_session: bool) -> str | None:
+    """Why an open enforcement flag is over, or None while it stands: a session now holds the bay, the sensor
+    confirms it vacant, or the bay stopped being a sensed one (retired, reserved, out of service). A bay whose
+    sensor went silent keeps its flag: nobody has seen the car leave."""
+    if has_session:
+        return SESSION_STARTED
+    if retired or status in ("reserved", "out_of_service"):
+        return STATUS_CHANGED
+    if status == "vacant" and confirmed:
+        return VACATED
+    return None
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} printable characters",
+            code="INVALID_IDEMPOTENCY_KEY",
+            field="idempotencyKey",
+        )
+    return key
