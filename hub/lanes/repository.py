@@ -43,7 +43,8 @@ _SESSION_COLUMNS = """x.id, x.plate, x.driver_id, x.standing, x.vehicle_class, x
 #   s: the open session of the plate (or, without a plate, of the driver) in this facility, and e: the earlier
 #      session it continues;
 #   r (entry): the plate's latest closed session here, for re-entry;
-#   a (exit): the plate's active auto-pay authorization, the oldest when several drivers hold one;
+#   a: the plate's active auto-pay authorization, the oldest when several drivers hold one (exits charge it;
+#      entries tell its driver);
 #   o (entry): how many sessions are open in the facility.
 #   $1 tenant, $2 lane, $3 passage id, $4 plate (null: none), $5 driver (null: none)
 CONTEXT_SQL = f"""
@@ -82,7 +83,7 @@ LEFT JOIN LATERAL (
 ) r ON true
 LEFT JOIN LATERAL (
     SELECT p.id, p.driver_id FROM auto_pay_authorizations p
-    WHERE l.direction = 'exit' AND p.plate = $4 AND p.revoked_at IS NULL
+    WHERE p.plate = $4 AND p.revoked_at IS NULL
     ORDER BY p.created_at, p.id LIMIT 1
 ) a ON true
 LEFT JOIN LATERAL (

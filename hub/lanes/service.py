@@ -31,6 +31,7 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.lanes import repository, rules
 from hub.lanes.models import EXCEPTION_KINDS
 from hub.lanes.rules import EarlierStay, ExitPrice, Outcome, Read
+from hub.notify import Notification, notify
 from hub.pricing import service as pricing
 from hub.pricing.tariff import Tariff
 
@@ -288,7 +289,51 @@ async def decide_passage(
         await _decide_entry(session, conn, decision)
     else:
         await _decide_exit(session, conn, decision)
-    return await _write(session, conn, decision)
+    answer = await _write(session, conn, decision)
+    await _notify(session, decision, answer)
+    return answer
+
+
+def _driver_to_tell(decision: _Decision) -> uuid.UUID | None:
+    """Who drives the car: the account that scanned a lane code, owns the session, or pays for the plate."""
+    context = decision.context
+    return decision.passage.driver_id or context["session_driver_id"] or context["auto_pay_driver_id"]
+
+
+async def _notify(session: AsyncSession, decision: _Decision, answer: LaneAnswer) -> None:
+    """Entry, exit and amount due reach the driver and the operator's webhooks after the commit (hub.notify).
+    Keyed by the decision, so a replayed passage tells nobody twice."""
+    outcome = decision.outcome
+    if outcome is None or answer.session_id is None:
+        return
+    if outcome.opens_session:
+        kind = "session.entered"
+    elif outcome.closes_session:
+        kind = "session.exited"
+    elif outcome.reason == rules.PAYMENT_DUE:
+        kind = "session.amount_due"
+    else:
+        return
+    payload: dict[str, Any] = {"plate": answer.plate, "decision": outcome.decision, "reason": outcome.reason}
+    if answer.amount_due_fen is not None:
+        payload |= {"amount_due_fen": answer.amount_due_fen, "currency": "CNY", "payment_link": answer.payment_link}
+    await notify(
+        session,
+        Notification(
+            tenant_id=decision.tenant_id,
+            type=kind,
+            idempotency_key=f"lane-decision:{answer.decision_id}",
+            occurred_at=decision.passage.at,
+            subject_ids={
+                "session_id": answer.session_id,
+                "facility_id": decision.facility_id,
+                "lane_id": decision.lane_id,
+                "decision_id": answer.decision_id,
+            },
+            payload=payload,
+            driver_id=_driver_to_tell(decision),
+        ),
+    )
 
 
 async def _replay(
