@@ -35,6 +35,8 @@ from schema.notify.operations import NotifyMutation, NotifyQuery
 from schema.notify.subscriptions import NotifySubscription
 from schema.pricing.operations import PricingMutation, PricingQuery
 from schema.pricing.types import TariffVersion
+from schema.queue.operations import QueueMutation, QueueQuery
+from schema.queue.subscriptions import QueueSubscription
 from schema.scalars import SCALAR_MAP
 from schema.street.operations import StreetMutation, StreetQuery
 from schema.supply.mutations import SupplyMutation
@@ -72,6 +74,7 @@ class Query(
     LanesQuery,
     NotifyQuery,
     StreetQuery,
+    QueueQuery,
 ):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
@@ -89,12 +92,13 @@ class Mutation(
     LanesMutation,
     NotifyMutation,
     StreetMutation,
+    QueueMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(LiveSubscription, NotifySubscription):
+class Subscription(LiveSubscription, NotifySubscription, QueueSubscription):
     pass
 
 

@@ -147,6 +147,15 @@ async def session_of_payment_token(session: AsyncSession, token: str) -> tuple[u
 # ------------------------------------------------------------------------------------------- exceptions
 
 
+# The exceptions a transaction raised, kept on its session for the exception queue (hub.queue), which tells the
+# agents' live queues about them once the transaction commits. Recording only: nothing here reads it.
+RAISED_EXCEPTIONS_KEY = "parkhub.lanes.raised_exceptions"
+
+
+def note_raised_exception(session: AsyncSession, tenant_id: uuid.UUID, exception_id: uuid.UUID) -> None:
+    session.info.setdefault(RAISED_EXCEPTIONS_KEY, []).append((tenant_id, exception_id))
+
+
 def _reads_json(reads: Sequence[Read | Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [read.as_json() if isinstance(read, Read) else dict(read) for read in reads]
 
@@ -190,6 +199,7 @@ async def raise_exception(
             reason,
         ),
     )
+    note_raised_exception(session, tenant_id, exception_id)
     return exception_id
 
 

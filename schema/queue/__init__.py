@@ -1,0 +1,1 @@
+"""The exception queue for remote agents: queries, mutations and the live subscription."""
