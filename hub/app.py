@@ -22,6 +22,10 @@ from hub.auth import KeyStore
 from hub.config import Settings, get_settings
 from hub.db import Database
 from hub.live import LiveBroker
+from hub.notify import service as notify_service
+from hub.notify.broker import NotificationBroker
+from hub.queue import service as queue_service
+from hub.queue.broker import QueueBroker
 from schema.http import GraphQLEndpoint
 
 
@@ -87,6 +91,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         live = LiveBroker(redis)
         await live.start()
         app.state.live = live
+        # Likewise for drivers' notifications and agents' exception queues.
+        app.state.notify_broker = NotificationBroker(redis)
+        app.state.notify_broker.start()
+        app.state.queue_broker = QueueBroker(redis)
+        await app.state.queue_broker.start()
         # Everything built so far (schema, modules, pools) lives as long as the process: moved out of the
         # collector's sight, full collections stop re-scanning it, which otherwise shows up as latency spikes.
         gc.freeze()
@@ -94,6 +103,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await live.stop()  # ends open subscriptions before their Redis goes away
+            await app.state.notify_broker.stop()
+            await app.state.queue_broker.stop()
+            # Notifications and queue changes committed just before shutdown still reach their subscribers.
+            await notify_service.drain_publishes()
+            await queue_service.drain_publishes()
             await jobs.drain_dispatches()  # jobs committed just before shutdown still reach Redis
             jobs.set_job_pool(None)
             await pool.aclose()

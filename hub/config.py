@@ -93,6 +93,8 @@ class Settings:
     media_dir: str = "var/media"
     # Where drivers' apps and the payment links printed at exit lanes point.
     public_url: str = "https://pay.parkhub.example"
+    # A barrier still holding this long after its decision becomes an exception for an agent.
+    barrier_held_seconds: int = 120
 
     @property
     def production(self) -> bool:
@@ -121,5 +123,6 @@ def get_settings() -> Settings:
         token_audience=os.environ.get("PARKHUB_TOKEN_AUDIENCE", "parkhub-api"),
         token_ttl_seconds=_env_int("PARKHUB_TOKEN_TTL_SECONDS", 3600),
         media_dir=os.environ.get("PARKHUB_MEDIA_DIR", "var/media"),
+        barrier_held_seconds=_env_int("PARKHUB_BARRIER_HELD_SECONDS", 120),
         public_url=(os.environ.get("PARKHUB_PUBLIC_URL") or "https://pay.parkhub.example").rstrip("/"),
     )

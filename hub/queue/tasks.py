@@ -8,27 +8,22 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from arq import cron
 
+from hub.config import get_settings
 from hub.db import PLATFORM, Scope
 from hub.jobs import JobContext, job, register_cron
-from hub.queue import rules, service
-
-HELD_SECONDS_VARIABLE = "PARKHUB_BARRIER_HELD_SECONDS"
+from hub.queue import service
 
 
 def barrier_held_after() -> timedelta:
-    """How long a held barrier waits before it is an exception (read each run, so a change needs no restart)."""
-    value = os.environ.get(HELD_SECONDS_VARIABLE, "").strip()
-    if not value:
-        return rules.DEFAULT_BARRIER_HELD_AFTER
-    seconds = int(value)
+    """How long a held barrier waits before it is an exception (PARKHUB_BARRIER_HELD_SECONDS, see hub.config)."""
+    seconds = get_settings().barrier_held_seconds
     if seconds <= 0:
-        raise ValueError(f"{HELD_SECONDS_VARIABLE} must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"PARKHUB_BARRIER_HELD_SECONDS must be a positive number of seconds, got {seconds}")
     return timedelta(seconds=seconds)
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.config import get_settings
 from hub.db import PLATFORM, Database
 from hub.queue import service, tasks
 from tests.lanes.conftest import Lot, ago, fresh_plate
@@ -74,10 +75,17 @@ async def test_two_sweeps_at_once_raise_it_once(desk: Desk, db: Database) -> Non
 
 
 def test_the_threshold_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(tasks.HELD_SECONDS_VARIABLE, raising=False)
-    assert tasks.barrier_held_after() == timedelta(seconds=120)
-    monkeypatch.setenv(tasks.HELD_SECONDS_VARIABLE, "45")
-    assert tasks.barrier_held_after() == timedelta(seconds=45)
-    monkeypatch.setenv(tasks.HELD_SECONDS_VARIABLE, "0")
-    with pytest.raises(ValueError):
-        tasks.barrier_held_after()
+    try:
+        monkeypatch.delenv("PARKHUB_BARRIER_HELD_SECONDS", raising=False)
+        get_settings.cache_clear()
+        assert tasks.barrier_held_after() == timedelta(seconds=120)
+        monkeypatch.setenv("PARKHUB_BARRIER_HELD_SECONDS", "45")
+        get_settings.cache_clear()
+        assert tasks.barrier_held_after() == timedelta(seconds=45)
+        monkeypatch.setenv("PARKHUB_BARRIER_HELD_SECONDS", "0")
+        get_settings.cache_clear()
+        with pytest.raises(ValueError):
+            tasks.barrier_held_after()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
