@@ -21,10 +21,8 @@ from hub import jobs, oauth, observability
 from hub.auth import KeyStore
 from hub.config import Settings, get_settings
 from hub.db import Database
-from hub.live import LiveBroker
-from hub.notify import service as notify_service
+from hub.live import LiveBroker, after_commit
 from hub.notify.broker import NotificationBroker
-from hub.queue import service as queue_service
 from hub.queue.broker import QueueBroker
 from schema.http import GraphQLEndpoint
 
@@ -106,8 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.notify_broker.stop()
             await app.state.queue_broker.stop()
             # Notifications and queue changes committed just before shutdown still reach their subscribers.
-            await notify_service.drain_publishes()
-            await queue_service.drain_publishes()
+            await after_commit.drain()
             await jobs.drain_dispatches()  # jobs committed just before shutdown still reach Redis
             jobs.set_job_pool(None)
             await pool.aclose()

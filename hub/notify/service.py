@@ -7,7 +7,6 @@ notifications published on Redis only after that session's transaction commits; 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -15,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event as orm_events
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from connectors import signatures
 from hub import jobs
 from hub.errors import Conflict, Forbidden, NotFound
+from hub.live import after_commit
 from hub.notify import repository, rules
 from hub.notify.broker import DriverNotice, publish_driver_notices
 from hub.notify.models import DELIVERY_STATES
@@ -39,9 +37,8 @@ ATTEMPT_LEASE = timedelta(minutes=2)
 REDISPATCH_AFTER = timedelta(minutes=2)
 DEFAULT_OVERLAP_HOURS = tenants_rules.DEFAULT_SECRET_OVERLAP_HOURS
 
-_PUBLISH_KEY = "parkhub.notify.publish"
-# Publishes still running, kept referenced so the loop does not drop them half-way.
-_publishing: set[asyncio.Task[None]] = set()
+DRIVER_NOTICES = "parkhub.notify.driver_notices"
+after_commit.register(DRIVER_NOTICES, publish_driver_notices)
 
 
 def now_utc() -> datetime:
@@ -89,35 +86,8 @@ async def notify(session: AsyncSession, event: Notification, *, now: datetime | 
     for delivery_id in delivery_ids:
         jobs.enqueue(session, DELIVER_JOB, str(event.tenant_id), str(delivery_id))
     if created and row["driver_id"] is not None:
-        session.info.setdefault(_PUBLISH_KEY, []).append(DriverNotice.of_row(row))
+        after_commit.stage(session, DRIVER_NOTICES, [DriverNotice.of_row(row)])
     return NotifyResult(row["id"], created, tuple(delivery_ids))
-
-
-@orm_events.listens_for(Session, "after_commit")
-def _publish_after_commit(session: Session) -> None:
-    notices: list[DriverNotice] = session.info.pop(_PUBLISH_KEY, None) or []
-    if not notices:
-        return
-    try:
-        # The job pool is a Redis client the API and the worker both hold; the live path needs nothing more.
-        redis = jobs.get_job_pool()
-    except jobs.JobPoolNotSet:
-        logger.warning("notify: no Redis client; %d driver notification(s) not published live", len(notices))
-        return
-    task = asyncio.get_running_loop().create_task(publish_driver_notices(redis, notices))
-    _publishing.add(task)
-    task.add_done_callback(_publishing.discard)
-
-
-@orm_events.listens_for(Session, "after_rollback")
-def _discard_after_rollback(session: Session) -> None:
-    session.info.pop(_PUBLISH_KEY, None)
-
-
-async def drain_publishes() -> None:
-    """Wait for driver notifications still being published (shutdown; tests)."""
-    while _publishing:
-        await asyncio.gather(*list(_publishing), return_exceptions=True)
 
 
 # ------------------------------------------------------------------------------------------- authorization

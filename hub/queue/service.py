@@ -17,7 +17,6 @@ published once it has committed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from hub.db import Database, Scope
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.lanes import rules as lane_rules
 from hub.lanes import service as lanes
+from hub.live import after_commit
 from hub.live.events import plain_uuid
 from hub.notify import Notification, notify
 from hub.principal import Principal
@@ -53,9 +53,8 @@ AGENT_CAMERA = "agent"
 # The job that tells the operator's webhooks (`exception.raised`) of exceptions a transaction raised.
 NOTIFY_RAISED_JOB = "notify_exceptions_raised"
 
-_READY_KEY = "parkhub.queue.ready_events"
-# Publishes still running, kept referenced so the loop does not drop them half-way.
-_publishing: set[asyncio.Task[None]] = set()
+QUEUE_EVENTS = "parkhub.queue.events"
+after_commit.register(QUEUE_EVENTS, publish_queue_events)
 
 
 def now_utc() -> datetime:
@@ -70,7 +69,7 @@ def _json(value: Any) -> str:
 
 
 def _stage(session: AsyncSession | Session, events: Sequence[QueueEvent]) -> None:
-    session.info.setdefault(_READY_KEY, []).extend(events)
+    after_commit.stage(session, QUEUE_EVENTS, events)
 
 
 @orm_events.listens_for(Session, "before_commit")
@@ -100,32 +99,9 @@ def _read_raised_exceptions(session: Session) -> None:
             logger.warning("queue: operators' webhooks not told of %d exception(s): %s", len(exception_ids), error)
 
 
-@orm_events.listens_for(Session, "after_commit")
-def _publish_after_commit(session: Session) -> None:
-    events: list[QueueEvent] = session.info.pop(_READY_KEY, None) or []
-    if not events:
-        return
-    try:
-        # The job pool is a Redis client the API and the worker both hold; publishing needs nothing more.
-        redis = jobs.get_job_pool()
-    except jobs.JobPoolNotSet:
-        logger.warning("queue: no Redis client; %d exception queue change(s) not published live", len(events))
-        return
-    task = asyncio.get_running_loop().create_task(publish_queue_events(redis, events))
-    _publishing.add(task)
-    task.add_done_callback(_publishing.discard)
-
-
 @orm_events.listens_for(Session, "after_rollback")
 def _discard_after_rollback(session: Session) -> None:
-    session.info.pop(_READY_KEY, None)
     session.info.pop(lanes.RAISED_EXCEPTIONS_KEY, None)
-
-
-async def drain_publishes() -> None:
-    """Wait for queue changes still being published (shutdown; tests)."""
-    while _publishing:
-        await asyncio.gather(*list(_publishing), return_exceptions=True)
 
 
 async def queue_watch(
