@@ -1,4 +1,5 @@
-"""`python -m bench` (what `make bench` runs): find-a-space, then ingest. `--only near` or `--only ingest` runs one.
+"""`python -m bench` (what `make bench` runs): find-a-space, ingest, lanes, then the tariff engine. `--only near`,
+`--only ingest`, `--only lanes` or `--only tariff` runs one.
 
 find-a-space: over HTTP beside the same search run directly.
 
@@ -11,6 +12,12 @@ find-a-space: over HTTP beside the same search run directly.
 ingest (bench/ingest.py): signed single-event webhooks and 1,000-event batches at 64 connections against the
 API alone and with its worker running, beside a server answering 202 without work, and event-to-subscriber
 latency.
+
+lanes (bench/lanes.py): exit decisions from 100 lanes at once (one wrk connection per lane, each vehicle with an
+open session, priced under a tariff with bands and caps, checked against passes, the whitelist and auto-pay),
+back to back and paced like gates, each beside `/healthz` of the same server under the same load.
+
+tariff (bench/pricing.py): the tariff engine alone pricing 3-day stays with bands and caps, in this process.
 
 Nothing is asserted: the figures depend on the machine.
 """
@@ -142,6 +149,27 @@ def _command() -> str:
 class Only(enum.StrEnum):
     near = "near"
     ingest = "ingest"
+    lanes = "lanes"
+    tariff = "tariff"
+
+
+def _tariff(console: Console, seconds: float) -> None:
+    from bench.pricing import run_tariff_throughput
+
+    console.print(f"Pricing 3-day stays under the bench tariff (bands, tiers, day and 24 h caps) for {seconds:g} s ...")
+    figures = run_tariff_throughput(seconds)
+    table = Table(title="tariff engine: one 3-day stay with bands and caps per quote, one process")
+    for column in ("quotes", "seconds", "quotes/s", "p50 µs", "p99 µs", "Tariff.from_dict µs"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_row(
+        f"{int(figures['quotes']):,}",
+        f"{figures['seconds']:.1f}",
+        f"{figures['quotes_per_s']:,.0f}",
+        f"{figures['p50_us']:,.1f}",
+        f"{figures['p99_us']:,.1f}",
+        f"{figures['from_dict_us']:,.1f}",
+    )
+    console.print(table)
 
 
 @bench_app.command()
@@ -151,16 +179,32 @@ def main(
     connections: int = typer.Option(32, "--connections", min=1, help="Concurrent connections of each search run."),
     workers: int = typer.Option(2, "--workers", min=1, help="API server processes."),
     warmup: int = typer.Option(3, "--warmup", min=0, help="Seconds of unmeasured searches first (warms caches)."),
-    only: Only | None = typer.Option(None, "--only", help="Run one benchmark: near (find-a-space) or ingest."),
+    only: Only | None = typer.Option(
+        None, "--only", help="Run one benchmark: near (find-a-space), ingest, lanes or tariff."
+    ),
     ingest_connections: int = typer.Option(64, "--ingest-connections", min=1, help="Connections of each ingest run."),
     latency_rate: float = typer.Option(20.0, "--latency-rate", min=0.1, help="Events per second of the latency run."),
     latency_seconds: int = typer.Option(15, "--latency-seconds", min=1, help="Duration of the latency run."),
+    lanes_interval_ms: float = typer.Option(
+        1000.0, "--lanes-interval-ms", min=10.0, help="Paced lanes: mean wait between a lane's passages."
+    ),
+    tariff_seconds: float = typer.Option(5.0, "--tariff-seconds", min=0.1, help="Duration of the tariff run."),
 ) -> None:
-    """Benchmark find-a-space (HTTP against asyncpg) and ingest (webhooks against a no-op server)."""
+    """Benchmark find-a-space (HTTP against asyncpg), ingest (webhooks against a no-op server), exit lanes (against
+    /healthz) and the tariff engine."""
     console = Console(width=max(Console().width, 120))
+    if only == Only.tariff:  # the engine alone: no database, no server
+        _tariff(console, tariff_seconds)
+        console.print(f"command: {_command()}")
+        return
     settings = use_bench_database()
     console.print(f"Benchmark database: {database_name(settings.database_url)}")
-    _run(ensure_city(settings, spaces, console))
+    if only in (None, Only.near, Only.ingest):
+        _run(ensure_city(settings, spaces, console))
+    else:  # the lanes bench makes its own operator: the demo city is not needed
+        from hub.dbsetup import prepare
+
+        _run(prepare(settings))
 
     if only in (None, Only.near):
         _near(
@@ -183,6 +227,20 @@ def main(
             )
         )
         print_ingest_report(console, report, seconds=seconds, connections=ingest_connections)
+        console.print(f"command: {_command()}")
+    if only in (None, Only.lanes):
+        from bench.lanes import print_lanes_report, run_lanes
+
+        if only is None:
+            console.print()
+        lanes_report = _run(
+            run_lanes(console, settings, workers=workers, seconds=seconds, interval_ms=lanes_interval_ms)
+        )
+        print_lanes_report(console, lanes_report)
+        console.print(f"command: {_command()}")
+    if only is None:
+        console.print()
+        _tariff(console, tariff_seconds)
         console.print(f"command: {_command()}")
 
 

@@ -7,30 +7,66 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import orjson
+import pytest
 import shapely
 from arq import create_pool
 
 from bench.direct_load import _open, run_direct
-from bench.http_load import NEAR_QUERY, lua_script
+from bench.http_load import NEAR_QUERY, WrkError, lua_script
 from bench.ingest import real_request_count
 from bench.ingest_load import IngestRun, SignedFeed, generate_requests, write_request_files
 from bench.ingest_load import lua_script as ingest_lua_script
 from bench.ingest_setup import ARQ_QUEUE_KEY, purge_bench_jobs
+from bench.lanes import per_lane_for_interval, per_lane_for_rate
+from bench.lanes_load import (
+    REASONS,
+    cameras_at,
+    lane_requests,
+    parse_wrk_output,
+    passage_body,
+    write_lane_files,
+)
+from bench.lanes_load import lua_script as lanes_lua_script
+from bench.lanes_profile import profile_part, statement_kind
+from bench.lanes_setup import (
+    AUTO_PAY,
+    MIX,
+    MIX_SLOTS,
+    PASS_HOLDER,
+    VISITOR,
+    WARMUP,
+    WHITELISTED,
+    BenchLane,
+    LanesOperator,
+    kind_counts,
+    plan_exits,
+    plate_of,
+    session_values,
+)
 from bench.live_latency import LatencyResult
 from bench.noop_server import create_app as create_noop_app
 from bench.points import DENSE_DISTRICTS, random_search_point
+from bench.pricing import ZONE, bench_tariff
 from bench.results import LoadResult, percentile
 from connectors import signatures
 from connectors.events import EventKind
 from connectors.formats import ConnectorFormat, InboundRequest, parse
+from connectors.lanes_http import parse_passage
+from connectors.plates import normalize_camera_plate
+from connectors.signatures import presented_secret
 from hub import jobs
+from hub.access.repository import STANDING_SQL
 from hub.config import Settings
 from hub.ingest.service import APPLY_JOB
+from hub.lanes.repository import CLOSE_SESSION_SQL, CONTEXT_SQL, INSERT_CHARGE_SQL, INSERT_DECISION_SQL
+from hub.lanes.rules import DEFAULT_READ_THRESHOLD, exit_outcome, price_exit
 from hub.seed import repository
 from hub.seed.demo import SERVICE_AREA_BOUNDS, DemoSpec, plan_city
 from hub.supply.repository import spaces_near_direct
@@ -182,3 +218,159 @@ async def test_purge_removes_only_the_bench_operators_apply_jobs(settings: Setti
     finally:
         await pool.zrem(ARQ_QUEUE_KEY, *bench_ids, kept_id)
         await pool.aclose()
+
+
+# --- the lanes benchmark -----------------------------------------------------------------------------------
+
+
+def _bench_operator(lots: int = 2, exits_per_lot: int = 2) -> LanesOperator:
+    facilities = [uuid.uuid4() for _ in range(lots)]
+    exits = tuple(
+        BenchLane(uuid.uuid4(), facility, f"Exit {number}")
+        for facility in facilities
+        for number in range(exits_per_lot)
+    )
+    return LanesOperator(
+        tenant_id=uuid.uuid4(),
+        exit_lanes=exits,
+        entry_lane_of={facility: uuid.uuid4() for facility in facilities},
+        tariff_version_of={facility: uuid.uuid4() for facility in facilities},
+        connector_id=uuid.uuid4(),
+        secret="token-bench",
+    )
+
+
+def test_each_lane_sends_the_mix_in_every_round_and_every_vehicle_exits_once() -> None:
+    plans = plan_exits("run", lanes=4, per_lane=3 * MIX_SLOTS)
+    for lane, plan in enumerate(plans):
+        assert [planned.lane for planned in plan] == [lane] * len(plan)
+        for start in range(0, len(plan), MIX_SLOTS):
+            kinds = Counter(planned.kind.name for planned in plan[start : start + MIX_SLOTS])
+            assert kinds == {kind.name: kind.share for kind in MIX}
+    plates = [planned.plate for plan in plans for planned in plan]
+    assert len(plates) == len(set(plates))
+    # Lanes do not all send the same kind at once, and the plan is the same every time for a label.
+    assert len({tuple(planned.kind.name for planned in plan[:MIX_SLOTS]) for plan in plans}) > 1
+    assert plan_exits("run", lanes=4, per_lane=3 * MIX_SLOTS) == plans
+    assert kind_counts(plans)[VISITOR.name] == 4 * 3 * VISITOR.share
+
+
+def test_bench_plates_are_valid_plates_of_their_kind() -> None:
+    for kind in (*MIX, WARMUP):
+        plates = [plate_of(kind, number) for number in (0, 1, 33, 34, 1_000_000)]
+        assert all(normalize_camera_plate(plate) == (plate, True) for plate in plates)
+        assert all(plate[1] == kind.letter for plate in plates)
+        assert len(set(plates)) == len(plates)
+    assert len({kind.letter for kind in (*MIX, WARMUP)}) == len(MIX) + 1
+    with pytest.raises(ValueError):
+        plate_of(VISITOR, 34**5)
+
+
+def test_the_sessions_written_get_the_reason_each_vehicle_is_planned_for() -> None:
+    """What the bench expects of every exit follows from the session it writes, under the lanes' own rules."""
+    operator = _bench_operator()
+    tariff = bench_tariff()
+    now = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+    plans = plan_exits("reasons", lanes=len(operator.exit_lanes), per_lane=2 * MIX_SLOTS)
+    values = session_values(operator, plans, now, tariff, ZONE)
+    exits = [planned for plan in plans for planned in plan]
+    assert len(values) == len(exits)
+    leaving = now + timedelta(minutes=1)
+    for planned, (_, facility, plate, standing, vehicle_class, entry_lane, entered_at, version, paid, paid_at) in zip(
+        exits, values, strict=True
+    ):
+        lane = operator.exit_lanes[planned.lane]
+        assert (facility, plate, standing) == (lane.facility_id, planned.plate, planned.kind.standing)
+        assert (entry_lane, version) == (operator.entry_lane_of[facility], operator.tariff_version_of[facility])
+        assert entered_at == now - planned.stay and planned.stay >= timedelta(minutes=20)
+        if planned.kind is WHITELISTED:
+            outcome = exit_outcome(has_session=True, standing="whitelisted", priced=None, paid_fen=0, auto_pay=False)
+        else:
+            windows = [(entered_at, leaving + timedelta(days=1))] if planned.kind is PASS_HOLDER else []
+            priced = price_exit(
+                tariff, ZONE, vehicle_class, entered_at, leaving, paid_fen=paid, paid_at=paid_at, pass_windows=windows
+            )
+            outcome = exit_outcome(
+                has_session=True,
+                standing=standing,
+                priced=priced,
+                paid_fen=paid,
+                auto_pay=planned.kind is AUTO_PAY,
+            )
+        assert outcome.reason == planned.kind.reason, planned
+        assert outcome.closes_session == planned.kind.closes
+
+
+def test_a_gates_request_is_a_passage_the_lane_endpoint_reads() -> None:
+    operator = _bench_operator()
+    [plan, *_] = plan_exits("requests", lanes=len(operator.exit_lanes), per_lane=MIX_SLOTS)
+    [(raw, reason), *rest] = lane_requests("127.0.0.1:8000", operator, [plan], "t1")[0]
+    assert len(rest) == MIX_SLOTS - 1 and reason == plan[0].kind.reason
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    assert lines[0] == f"POST /lanes/{operator.exit_lanes[0].id}/reads HTTP/1.1"
+    headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines[1:])}
+    assert int(headers["content-length"]) == len(body)
+    assert presented_secret(headers) == operator.secret
+    received = datetime.now(UTC)
+    passage = parse_passage(body, ZONE, received, operator.connector_id)
+    assert passage.passage_id == "t1-000-000000" and passage.at == received
+    # Lane 0 has two cameras; both read the plate above the lanes' default threshold.
+    assert [read.plate for read in passage.reads] == [plan[0].plate] * cameras_at(0) == [plan[0].plate] * 2
+    assert all(read.confidence is not None and read.confidence >= DEFAULT_READ_THRESHOLD for read in passage.reads)
+    assert len(parse_passage(passage_body("p", plan[1], cameras=cameras_at(1)), ZONE, received, None).reads) == 1
+
+
+def test_held_vehicles_come_back_with_new_passage_ids(tmp_path: Path) -> None:
+    operator = _bench_operator(lots=1, exits_per_lot=1)
+    plans = plan_exits("warm", lanes=1, per_lane=3, mix=(WARMUP,))
+    [requests] = lane_requests("h:1", operator, plans, "w", repeat_to=7)
+    bodies = [orjson.loads(raw.split(b"\r\n\r\n", 1)[1]) for raw, _ in requests]
+    assert len({body["passage_id"] for body in bodies}) == 7
+    assert [body["reads"][0]["plate"] for body in bodies] == [plans[0][n % 3].plate for n in range(7)]
+    [path] = write_lane_files([requests], tmp_path / "lanes")
+    data = path.read_bytes()
+    header, _, rest = data.partition(b"\n")
+    size, want = header.decode().split(" ")
+    assert (rest[: int(size)], want) == requests[0]
+    assert data.count(b"HTTP/1.1") == 7
+
+
+def test_the_wrk_script_and_its_result_line() -> None:
+    files = [Path("/tmp/lane-000.bin"), Path("/tmp/lane-001.bin")]
+    closed, paced = lanes_lua_script(files, 0), lanes_lua_script(files, 750)
+    assert all(json.dumps(str(path)) in closed for path in files)
+    assert all(json.dumps(reason) in closed for reason in REASONS)
+    assert "local interval = 0\n" in closed and "local interval = 750\n" in paced
+    tallies = ",".join(str(n) for n in range(len(REASONS) + 1))  # "other" first, then REASONS in order
+    line = (
+        "BENCH requests=1000 duration_us=2000000 p50_us=1500 p90_us=2500 p99_us=9000 max_us=12000 bad_status=3 "
+        f"mismatched=2 wrapped=0 socket_errors=1 lane_min=4 lane_max=17 tallies={tallies}\n"
+    )
+    run = parse_wrk_output("Running 2s test\n" + line, label="exits", connections=100)
+    assert (run.load.requests, run.load.errors, run.load.rate) == (995, 6, 497.5)
+    assert (run.load.p50_ms, run.p90_ms, run.load.p99_ms, run.max_ms) == (1.5, 2.5, 9.0, 12.0)
+    assert (run.lane_range, run.wrapped) == ((4, 17), False)
+    assert run.tallies == {REASONS[n - 1]: n for n in range(1, len(REASONS) + 1)}  # "other" was 0
+    with pytest.raises(WrkError):
+        parse_wrk_output("wrk: connection refused", label="exits", connections=100)
+
+
+def test_plans_are_sized_for_the_busiest_lane_and_the_shortest_pause() -> None:
+    # 1,000 decisions/s over 100 lanes is 10 a lane; lanes are unequal, so three times that, or half as much
+    # again as the busiest lane of the calibration when it was busier still.
+    assert per_lane_for_rate(1_000, 20, seconds=10, lanes=100) == 300 + MIX_SLOTS
+    assert per_lane_for_rate(1_000, 40, seconds=10, lanes=100) == 600 + MIX_SLOTS
+    # Paced lanes wait at least half the interval: at most 2 passages a second at 1 s, and a margin.
+    assert per_lane_for_interval(1_000, seconds=10) == 22
+    assert per_lane_for_interval(100_000, seconds=1) == MIX_SLOTS
+
+
+def test_the_profiler_names_the_decisions_statements() -> None:
+    assert statement_kind(CONTEXT_SQL) == "decision context"
+    assert statement_kind(STANDING_SQL) == "standing / pass windows"
+    assert statement_kind(INSERT_DECISION_SQL) == "insert decision"
+    assert statement_kind(CLOSE_SESSION_SQL) == "close session"
+    assert statement_kind(INSERT_CHARGE_SQL) == "insert charge"
+    assert profile_part("/x/site-packages/sqlalchemy/orm/session.py", "execute") == "SQLAlchemy session, engine, pool"
+    assert profile_part("/work/main/hub/pricing/rules.py", "price") == "tariff engine"
