@@ -155,6 +155,8 @@ class LaneDecision(Base):
         Index("uq_lane_decisions_passage", "tenant_id", "lane_id", "passage_id", unique=True),
         Index("ix_lane_decisions_lane_time", "tenant_id", "lane_id", "decided_at"),
         Index("ix_lane_decisions_facility_time", "tenant_id", "facility_id", "decided_at"),
+        # Backs the foreign key to lot_sessions: without it, deleting sessions scans every decision per session.
+        Index("ix_lane_decisions_session", "tenant_id", "session_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
@@ -197,6 +199,7 @@ class LaneException(Base):
             "ix_exceptions_queue", "tenant_id", "facility_id", "created_at", postgresql_where=sql("state <> 'resolved'")
         ),
         Index("ix_exceptions_created", "tenant_id", "created_at"),
+        Index("ix_exceptions_session", "tenant_id", "session_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
