@@ -19,7 +19,7 @@ BENCH_ARGS ?=
 help:
 	@echo "make run     set up, migrate, seed the demo city if empty, serve API + worker on http://$(PARKHUB_HOST):$(PARKHUB_PORT)"
 	@echo "make test    set up, then ruff (lint + format check) and the whole test suite"
-	@echo "make bench   set up, then the benchmarks (python -m bench; BENCH_ARGS=\"--only ingest\" for one)"
+	@echo "make bench   set up, then the benchmarks (python -m bench; BENCH_ARGS=\"--only lanes\" for one)"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make fmt     ruff format and ruff check --fix"
 	@echo "make schema  export the GraphQL SDL to schema/schema.graphql"
