@@ -28,7 +28,7 @@ from hub.ingest.service import APPLY_JOB
 from hub.jobs import HEARTBEAT_KEY
 from hub.principal import Principal
 from hub.seed import repository as seed_repository
-from hub.supply import service as supply_service
+from hub.supply import devices as supply_devices
 from hub.supply.rules import effective_status
 from tenants import service as tenants_service
 
@@ -98,7 +98,7 @@ async def prepare_operator(settings: Settings) -> BenchOperator:
                 # A small city may have fewer free spaces than sensors wanted: the runs use the sensors there are.
                 for external_id, space_id in zip(missing, [row.id for row in free], strict=False):
                     fields = {"kind": "geomagnetic_sensor", "external_id": external_id, "space_id": space_id}
-                    await supply_service.register_device(session, admin, fields)
+                    await supply_devices.register_device(session, admin, fields)
             load = await _sensors(session, tenant.id, LOAD_SENSOR_PREFIX)
             timed = await _sensors(session, tenant.id, TIMED_SENSOR_PREFIX)
     finally:

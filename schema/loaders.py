@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from hub.drivers import service as drivers_service
+from hub.supply import devices as supply_devices
 from hub.supply import service as supply_service
 from tenants import service as tenants_service
 
@@ -51,7 +52,7 @@ class Loaders:
             context, lambda s, _p, ids: tenants_service.tenants_by_ids(s, ids), Operator.from_row, lambda t: t.id
         )
         self.vehicle = _by_id(context, drivers_service.vehicles_by_ids, Vehicle.from_row)
-        self.device = _by_id(context, supply_service.devices_by_ids, Device.from_row)
+        self.device = _by_id(context, supply_devices.devices_by_ids, Device.from_row)
         self.connector = _by_id(
             context,
             lambda s, p, ids: tenants_service.connectors_by_ids(s, ids, supply_service.tenant_filter(p)),

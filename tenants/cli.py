@@ -23,7 +23,7 @@ from hub.config import Settings, get_settings
 from hub.db import PLATFORM, Database, make_engine
 from hub.errors import DomainError
 from hub.principal import Principal
-from hub.supply import service as supply_service
+from hub.supply import devices as supply_devices
 from tenants import repository, rules, service
 from tenants.models import Connector, OAuthClient, SigningKey, Tenant
 
@@ -407,6 +407,6 @@ def register_device(
             # The platform acts as the operator's admin: the service checks and filters by this tenant.
             admin = Principal("operator", subject="cli:device", tenant_id=tenant_id, role="operator_admin")
             fields = {"kind": kind, "external_id": external_id, "offline_after_s": offline_after, **binding}
-            return device_json(await supply_service.register_device(session, admin, fields))
+            return device_json(await supply_devices.register_device(session, admin, fields))
 
     _print_json(_run(work))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from hub.supply import service as supply_service
+from hub.supply import devices as supply_devices
 from schema.connectors.inputs import CreateConnectorInput, RegisterDeviceInput, UpdateDeviceInput, device_fields
 from schema.connectors.types import Connector, ConnectorSecretIssued, Device
 from schema.context import Info
@@ -63,19 +63,19 @@ class ConnectorMutation:
     @strawberry.mutation(description="Register a device bound to one space, curb zone or lane.")
     async def register_device(self, info: Info, input: RegisterDeviceInput) -> Device:
         async with info.context.write() as session:
-            row = await supply_service.register_device(session, info.context.principal, device_fields(input))
+            row = await supply_devices.register_device(session, info.context.principal, device_fields(input))
         return Device.from_row(row)
 
     @strawberry.mutation(description="Re-bind a device or change how long it may stay silent.")
     async def update_device(self, info: Info, id: relay.GlobalID, input: UpdateDeviceInput) -> Device:
         device_id, changes = uuid_of(id, "Device"), device_fields(input)
         async with info.context.write() as session:
-            row = await supply_service.update_device(session, info.context.principal, device_id, changes)
+            row = await supply_devices.update_device(session, info.context.principal, device_id, changes)
         return Device.from_row(row)
 
     @strawberry.mutation(description="Retire a device (kept for history); its external id may be registered again.")
     async def retire_device(self, info: Info, id: relay.GlobalID) -> Device:
         device_id = uuid_of(id, "Device")
         async with info.context.write() as session:
-            row = await supply_service.retire_device(session, info.context.principal, device_id)
+            row = await supply_devices.retire_device(session, info.context.principal, device_id)
         return Device.from_row(row)

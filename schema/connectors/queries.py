@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from hub.supply import service as supply_service
+from hub.supply import devices as supply_devices
 from schema.connectors.types import Connector, Device, DeviceKind
 from schema.context import Info
 from schema.relay import check_first, connection, decode_cursor, uuid_of
@@ -34,7 +34,7 @@ class ConnectorQuery:
     ) -> relay.Connection[Device]:
         page_size = check_first(first)
         async with info.context.read() as session:
-            rows = await supply_service.devices_page(
+            rows = await supply_devices.devices_page(
                 session,
                 info.context.principal,
                 first=page_size,
