@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.live = live
         # Likewise for drivers' notifications and agents' exception queues.
         app.state.notify_broker = NotificationBroker(redis)
-        app.state.notify_broker.start()
+        await app.state.notify_broker.start()
         app.state.queue_broker = QueueBroker(redis)
         await app.state.queue_broker.start()
         # Everything built so far (schema, modules, pools) lives as long as the process: moved out of the

@@ -1,10 +1,13 @@
 """The per-process live broker: one Redis pattern subscription fanned out to in-process subscribers.
 
-Every API process holds one `LiveBroker`. It subscribes once to `tenant:*:occupancy`, whichever process
-published the change, and hands each change to the subscribers of this process whose predicate accepts it.
-Each subscriber has a bounded queue: one that reads too slowly loses its oldest changes and never holds up
-the others. When Redis goes away the broker reconnects with backoff; changes published meanwhile are lost
-to live subscribers only (the database holds the truth).
+Every API process holds one `LiveBroker` per kind of live message: occupancy changes (`tenant:*:occupancy`),
+the exception queue (hub.queue) and drivers' notifications (hub.notify). It subscribes once to its pattern,
+whichever process published, and a router reads each message and names its owner (a tenant, or a driver),
+refusing a message that travels on another owner's channel. The message is offered to the owner's subscribers
+and to those watching every owner, each of which keeps what its predicate accepts. Each subscriber has a bounded
+queue: one that reads too slowly loses its oldest messages and never holds up the others. When Redis goes away the
+broker reconnects with backoff; messages published meanwhile are lost to live subscribers only (the database
+holds the truth).
 """
 
 from __future__ import annotations
@@ -37,13 +40,29 @@ MAX_RETRY_SECONDS = 10.0
 LIVE_SUBSCRIBERS = Gauge(
     "parkhub_live_subscribers", "Live subscribers attached to this process", multiprocess_mode="livesum"
 )
-LIVE_MESSAGES = Counter("parkhub_live_messages_total", "Messages received from Redis pub/sub by the live broker")
+LIVE_MESSAGES = Counter("parkhub_live_messages_total", "Messages received from Redis pub/sub by the live brokers")
 LIVE_DROPPED = Counter(
-    "parkhub_live_dropped_total", "Changes a slow live subscriber lost because its queue was full (oldest first)"
+    "parkhub_live_dropped_total", "Messages a slow live subscriber lost because its queue was full (oldest first)"
 )
-LIVE_RECONNECTS = Counter("parkhub_live_redis_reconnects_total", "Times the live broker lost Redis and retried")
+LIVE_RECONNECTS = Counter("parkhub_live_redis_reconnects_total", "Times a live broker lost Redis and retried")
 
-ChangeFilter = Callable[[OccupancyChange], bool]
+ChangeFilter = Callable[[Any], bool]
+# Reads a message (channel, data) into (its owner, the item), or None to drop it (logged by the router).
+Router = Callable[[str, bytes | str], tuple[uuid.UUID, Any] | None]
+
+
+def route_occupancy(channel: str, data: bytes | str) -> tuple[uuid.UUID, OccupancyChange] | None:
+    try:
+        change = OccupancyChange.from_json(data)
+    except ValueError as error:
+        logger.warning("live: ignoring a message on %r that is not an occupancy change: %s", channel, error)
+        return None
+    if channel.split(":")[1:2] != [str(change.tenant_id)]:
+        # A change must travel on its own tenant's channel; anything else is a publisher's bug, and passing it on
+        # could show one tenant's data to another's subscribers.
+        logger.warning("live: ignoring a change of tenant %s published on %r", change.tenant_id, channel)
+        return None
+    return change.tenant_id, change
 
 
 class Subscriber:
@@ -62,8 +81,8 @@ class Subscriber:
         self._ended = False
         self.dropped = 0
 
-    def offer(self, change: OccupancyChange) -> None:
-        """Queue the change if the filter accepts it, evicting the oldest one when the queue is full."""
+    def offer(self, change: Any) -> None:
+        """Queue the message if the filter accepts it, evicting the oldest one when the queue is full."""
         if self._closed or not self._accepts(change):
             return
         self._put(change)
@@ -73,7 +92,7 @@ class Subscriber:
             self._closed = True
             self._put(None)
 
-    def _put(self, item: OccupancyChange | None) -> None:
+    def _put(self, item: Any) -> None:
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
@@ -83,7 +102,7 @@ class Subscriber:
     def __aiter__(self) -> Subscriber:
         return self
 
-    async def __anext__(self) -> OccupancyChange:
+    async def __anext__(self) -> Any:
         if self._ended:
             raise StopAsyncIteration
         item = await self._queue.get()
@@ -101,20 +120,22 @@ class LiveBroker:
         redis: aioredis.Redis,
         *,
         pattern: str = OCCUPANCY_PATTERN,
+        route: Router = route_occupancy,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         first_retry_seconds: float = FIRST_RETRY_SECONDS,
         max_retry_seconds: float = MAX_RETRY_SECONDS,
     ) -> None:
         self._redis = redis
         self._pattern = pattern
+        self._route = route
         self._queue_size = queue_size
         self._first_retry_seconds = first_retry_seconds
         self._max_retry_seconds = max_retry_seconds
         self._retry_seconds = first_retry_seconds
-        # Subscribers that watch one tenant, by tenant, and those that watch every tenant: a change is
-        # offered only to its tenant's subscribers and the city-wide ones.
-        self._by_tenant: dict[uuid.UUID, set[Subscriber]] = {}
-        self._every_tenant: set[Subscriber] = set()
+        # Subscribers that watch one owner (a tenant, a driver), by owner, and those that watch every owner: a
+        # message is offered only to its owner's subscribers and the city-wide ones.
+        self._by_owner: dict[uuid.UUID, set[Subscriber]] = {}
+        self._every_owner: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._stopped = False
@@ -137,7 +158,7 @@ class LiveBroker:
             with suppress(asyncio.CancelledError):
                 await task
         self._subscribed.clear()
-        for subscriber in [*self._every_tenant, *(s for group in self._by_tenant.values() for s in group)]:
+        for subscriber in [*self._every_owner, *(s for group in self._by_owner.values() for s in group)]:
             subscriber.close()
 
     @property
@@ -150,21 +171,25 @@ class LiveBroker:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._every_tenant) + sum(len(group) for group in self._by_tenant.values())
+        return len(self._every_owner) + sum(len(group) for group in self._by_owner.values())
 
     # Subscribers --------------------------------------------------------------------------------------------
 
     @asynccontextmanager
     async def subscribe(
-        self, accepts: ChangeFilter, *, tenant_id: uuid.UUID | None = None, max_queued: int | None = None
+        self,
+        accepts: ChangeFilter = lambda _message: True,
+        *,
+        owner: uuid.UUID | None = None,
+        max_queued: int | None = None,
     ) -> AsyncIterator[Subscriber]:
-        """A subscriber for the changes `accepts` lets through, detached when the block exits.
+        """A subscriber for the messages `accepts` lets through, detached when the block exits.
 
-        `tenant_id` promises that `accepts` only ever accepts that tenant's changes, so the others are not
-        even offered. A subscriber made after `stop()` ends at once."""
+        `owner` promises that `accepts` only ever accepts that owner's messages (a tenant's, a driver's), so the
+        others are not even offered. A subscriber made after `stop()` ends at once."""
         subscriber = Subscriber(accepts, max_queued or self._queue_size)
-        tenant_id = plain_uuid(tenant_id) if tenant_id is not None else None
-        group = self._every_tenant if tenant_id is None else self._by_tenant.setdefault(tenant_id, set())
+        owner = plain_uuid(owner) if owner is not None else None
+        group = self._every_owner if owner is None else self._by_owner.setdefault(owner, set())
         group.add(subscriber)
         LIVE_SUBSCRIBERS.inc()
         if self._stopped:
@@ -174,27 +199,20 @@ class LiveBroker:
         finally:
             subscriber.close()
             group.discard(subscriber)
-            if tenant_id is not None and not group and self._by_tenant.get(tenant_id) is group:
-                del self._by_tenant[tenant_id]
+            if owner is not None and not group and self._by_owner.get(owner) is group:
+                del self._by_owner[owner]
             LIVE_SUBSCRIBERS.dec()
 
     def _dispatch(self, channel: bytes | str, data: bytes | str) -> None:
-        try:
-            change = OccupancyChange.from_json(data)
-        except ValueError as error:
-            logger.warning("live: ignoring a message on %r that is not an occupancy change: %s", channel, error)
+        routed = self._route(channel.decode() if isinstance(channel, bytes) else channel, data)
+        if routed is None:
             return
-        channel_name = channel.decode() if isinstance(channel, bytes) else channel
-        if channel_name.split(":")[1:2] != [str(change.tenant_id)]:
-            # A change must travel on its own tenant's channel; anything else is a publisher's bug, and
-            # passing it on could show one tenant's data to another's subscribers.
-            logger.warning("live: ignoring a change of tenant %s published on %r", change.tenant_id, channel_name)
-            return
-        for subscriber in (*self._by_tenant.get(change.tenant_id, ()), *self._every_tenant):
+        owner, item = routed
+        for subscriber in (*self._by_owner.get(owner, ()), *self._every_owner):
             try:
-                subscriber.offer(change)
+                subscriber.offer(item)
             except Exception:
-                logger.exception("live: a subscriber's filter failed; the others still get the change")
+                logger.exception("live: a subscriber's filter failed; the others still get the message")
 
     # The Redis side -----------------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import geo
@@ -27,22 +26,27 @@ PUBLISH_TIMEOUT_SECONDS = 2.0
 WHOLE_OPERATOR_WATCHERS = ("city", "platform", "operator")
 
 
-async def publish_occupancy_changes(redis: aioredis.Redis, changes: Sequence[OccupancyChange]) -> None:
-    """Publish committed changes, each on its tenant's channel, in one round trip.
+async def publish(redis: aioredis.Redis, messages: Sequence[tuple[str, bytes | str]], what: str) -> None:
+    """Publish committed (channel, data) messages in one round trip.
 
-    Never raises because Redis is down or slow: the database already holds the truth, so the changes are
-    logged as lost to live subscribers and the caller carries on."""
-    if not changes:
+    Never raises because Redis is down or slow (or is a client of another event loop): the database already holds
+    the truth, so the messages are logged as lost to live subscribers and the caller carries on."""
+    if not messages:
         return
     try:
         async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
             async with redis.pipeline(transaction=False) as pipeline:
-                for change in changes:
-                    pipeline.publish(occupancy_channel(change.tenant_id), change.to_json())
+                for channel, data in messages:
+                    pipeline.publish(channel, data)
                 await pipeline.execute()
-    except (RedisError, OSError, TimeoutError) as error:
+    except Exception as error:
         reason = str(error) or type(error).__name__
-        logger.warning("live: %d occupancy change(s) not published, Redis unavailable: %s", len(changes), reason)
+        logger.warning("live: %d %s not published, Redis unavailable: %s", len(messages), what, reason)
+
+
+async def publish_occupancy_changes(redis: aioredis.Redis, changes: Sequence[OccupancyChange]) -> None:
+    """Publish committed changes, each on its tenant's channel (see `publish`)."""
+    await publish(redis, [(occupancy_channel(c.tenant_id), c.to_json()) for c in changes], "occupancy change(s)")
 
 
 async def occupancy_watch(

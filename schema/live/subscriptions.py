@@ -45,6 +45,6 @@ class LiveSubscription:
 
 
 async def _events(broker: LiveBroker, watch: OccupancyWatch) -> AsyncGenerator[OccupancyEvent, None]:
-    async with broker.subscribe(watch.matches, tenant_id=watch.tenant_id) as changes:
+    async with broker.subscribe(watch.matches, owner=watch.tenant_id) as changes:
         async for change in changes:
             yield OccupancyEvent.of(change)

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from hub.notify import service as notify_service
-from hub.notify.broker import NotificationBroker, app_broker
+from hub.notify.broker import NotificationBroker
 from schema.context import Info
 from schema.notify.types import Notification
 
@@ -25,10 +25,10 @@ class NotifySubscription:
         driver_id = notify_service.require_driver(context.principal)
         # A subscription may last for hours; it must not hold a database connection meanwhile.
         await context.close()
-        return _notices(app_broker(context.request.app.state), driver_id)
+        return _notices(context.request.app.state.notify_broker, driver_id)
 
 
 async def _notices(broker: NotificationBroker, driver_id: uuid.UUID) -> AsyncGenerator[Notification, None]:
-    async with broker.subscribe(driver_id) as notices:
+    async with broker.notices_of(driver_id) as notices:
         async for notice in notices:
             yield Notification.of_notice(notice)

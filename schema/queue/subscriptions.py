@@ -8,7 +8,7 @@ import strawberry
 from strawberry import relay
 
 from hub.queue import service as queue
-from hub.queue.broker import QueueBroker, app_queue_broker
+from hub.queue.broker import QueueBroker
 from hub.queue.rules import QueueWatch
 from schema.context import Info
 from schema.queue.operations import facility_uuids
@@ -32,10 +32,10 @@ class QueueSubscription:
             watch = await queue.queue_watch(session, context.principal, facility_uuids(facility_ids))
         # A subscription may last for hours; it must not hold a database connection meanwhile.
         await context.close()
-        return _events(await app_queue_broker(context.request.app.state), watch)
+        return _events(context.request.app.state.queue_broker, watch)
 
 
 async def _events(broker: QueueBroker, watch: QueueWatch) -> AsyncGenerator[ExceptionQueueEvent, None]:
-    async with broker.subscribe(watch.matches, tenant_id=watch.tenant_id) as events:  # type: ignore[arg-type]
+    async with broker.subscribe(watch.matches, owner=watch.tenant_id) as events:
         async for event in events:
-            yield ExceptionQueueEvent.of(event)  # type: ignore[arg-type]
+            yield ExceptionQueueEvent.of(event)

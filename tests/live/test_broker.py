@@ -48,7 +48,7 @@ async def test_every_subscriber_whose_filter_accepts_gets_the_change(broker: Liv
     watch_lot = OccupancyWatch(tenant_id=tenant, facility_id=lot)
     watch_everything = OccupancyWatch(tenant_id=None)
     async with (
-        broker.subscribe(watch_lot.matches, tenant_id=tenant) as of_lot,
+        broker.subscribe(watch_lot.matches, owner=tenant) as of_lot,
         broker.subscribe(watch_everything.matches) as of_city,
     ):
         elsewhere = occupancy_change(tenant, code="ELSEWHERE")
@@ -65,8 +65,8 @@ async def test_a_slow_subscriber_loses_its_oldest_changes_and_holds_no_one_up(
     tenant = uuid.uuid4()
     changes = [occupancy_change(tenant, code=f"S-{index}") for index in range(5)]
     async with (
-        broker.subscribe(lambda change: change.tenant_id == tenant, tenant_id=tenant, max_queued=2) as slow,
-        broker.subscribe(lambda change: change.tenant_id == tenant, tenant_id=tenant) as fast,
+        broker.subscribe(lambda change: change.tenant_id == tenant, owner=tenant, max_queued=2) as slow,
+        broker.subscribe(lambda change: change.tenant_id == tenant, owner=tenant) as fast,
     ):
         await publish_occupancy_changes(redis, changes)
         # Once the fast subscriber has the last change, the broker has offered all five to the slow one.
@@ -79,7 +79,7 @@ async def test_a_slow_subscriber_loses_its_oldest_changes_and_holds_no_one_up(
 
 async def test_a_change_on_another_tenants_channel_is_not_delivered(broker: LiveBroker, redis: aioredis.Redis) -> None:
     victim, intruder = uuid.uuid4(), uuid.uuid4()
-    async with broker.subscribe(lambda change: True, tenant_id=victim) as subscriber:
+    async with broker.subscribe(lambda change: True, owner=victim) as subscriber:
         # A publisher's bug: tenant intruder's change on tenant victim's channel, and a message that is no change.
         await redis.publish(occupancy_channel(victim), occupancy_change(intruder, code="WRONG").to_json())
         await redis.publish(occupancy_channel(victim), b"{not json")
@@ -104,7 +104,7 @@ async def test_the_broker_reconnects_when_redis_drops_it(
     broker: LiveBroker, broker_redis: aioredis.Redis, redis: aioredis.Redis
 ) -> None:
     tenant = uuid.uuid4()
-    async with broker.subscribe(lambda change: change.tenant_id == tenant, tenant_id=tenant) as subscriber:
+    async with broker.subscribe(lambda change: change.tenant_id == tenant, owner=tenant) as subscriber:
         name = await broker_redis.client_getname()
         clients = [client for client in await redis.client_list() if client.get("name") == name]
         assert clients, "the broker's pub/sub connection is not in CLIENT LIST"
@@ -145,7 +145,7 @@ async def test_a_broker_started_while_redis_is_down_delivers_once_it_is_up_and_a
     tenant = uuid.uuid4()
     try:
         await live.start()  # returns at once although nothing listens on the port yet
-        async with live.subscribe(lambda change: True, tenant_id=tenant) as subscriber:
+        async with live.subscribe(lambda change: True, owner=tenant) as subscriber:
             for _ in range(2):  # first start, then a restart of the same server
                 async with private_redis_server(port, tmp_path):
                     async with asyncio.timeout(WAIT_SECONDS):

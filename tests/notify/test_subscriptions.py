@@ -127,9 +127,9 @@ async def test_publishing_while_redis_is_down_does_not_raise() -> None:
 async def test_the_broker_drops_a_notice_published_on_another_drivers_channel(redis: aioredis.Redis) -> None:
     alice, mallory = uuid.uuid4(), uuid.uuid4()
     broker = NotificationBroker(redis)
-    broker.start()
+    await broker.start()
     try:
-        async with broker.subscribe(alice) as stream:
+        async with broker.notices_of(alice) as stream:
             async with asyncio.timeout(WAIT_SECONDS):
                 await broker.wait_subscribed()
             misrouted = probe(mallory)

@@ -178,7 +178,7 @@ async def test_the_broker_drops_an_event_published_on_another_operators_channel(
     broker = QueueBroker(redis)
     await broker.start()
     try:
-        async with broker.subscribe(lambda event: True, tenant_id=mine) as events:
+        async with broker.subscribe(lambda event: True, owner=mine) as events:
             async with asyncio.timeout(WAIT_SECONDS):
                 await broker.wait_subscribed()
             misrouted = probe(mallory, uuid.uuid4())
