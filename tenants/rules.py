@@ -18,6 +18,7 @@ from typing import Any
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from connectors import signatures
 from hub.errors import InvalidInput
 from tenants.models import CONNECTOR_AUTH_MODES, CONNECTOR_FORMATS
 
@@ -246,8 +247,6 @@ def dummy_secret_hash() -> str:
 # Connectors ------------------------------------------------------------------------------------------------
 
 DEFAULT_CONNECTOR_AUTH_MODE = "signature"
-# Standard Webhooks secrets are "whsec_" and the base64 of the HMAC key.
-WEBHOOK_SECRET_PREFIX = "whsec_"
 CONNECTOR_SECRET_BYTES = 32
 # After a rotation the previous secret keeps working this long, so senders can be re-configured without a gap.
 DEFAULT_SECRET_OVERLAP_HOURS = 24
@@ -283,5 +282,5 @@ def generate_connector_secret(auth_mode: str) -> str:
     bytes) that senders sign with. Secret mode: 256 random bits as a URL-safe token, which senders that cannot
     sign put in a header or query string as it is."""
     if check_connector_auth_mode(auth_mode) == "signature":
-        return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(CONNECTOR_SECRET_BYTES)).decode("ascii")
+        return signatures.generate_secret()
     return secrets.token_urlsafe(CONNECTOR_SECRET_BYTES)

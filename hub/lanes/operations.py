@@ -30,9 +30,7 @@ from hub.lanes.service import (
     public_base_url,
 )
 from hub.principal import Principal
-
-MAX_PAGE = 100
-
+from hub.supply.service import tenant_filter
 
 # ------------------------------------------------------------------------------------------- lane codes
 
@@ -112,21 +110,10 @@ async def set_lane_threshold(
 # ----------------------------------------------------------------------------------------------- reads
 
 
-def _tenant_filter(principal: Principal) -> uuid.UUID | None:
-    return principal.tenant_id if principal.kind in ("operator", "connector") else None
-
-
-def check_first(first: int) -> int:
-    if not 1 <= first <= MAX_PAGE:
-        raise InvalidInput(f"first must be between 1 and {MAX_PAGE}, got {first}", field="first")
-    return first
-
-
 async def sessions_page(session: AsyncSession, principal: Principal, **criteria: Any) -> list[Mapping[str, Any]]:
     """The operator's lot sessions, newest entry first (see repository.sessions_page for the criteria); the
     plate is normalized as cameras' reads are."""
     tenant_id = _operator_tenant(principal)
-    check_first(criteria["first"])
     if criteria.get("plate") is not None:
         criteria["plate"] = rules.make_read(criteria["plate"]).plate
     return await repository.sessions_page(session, tenant_id, **criteria)
@@ -134,7 +121,6 @@ async def sessions_page(session: AsyncSession, principal: Principal, **criteria:
 
 async def decisions_page(session: AsyncSession, principal: Principal, **criteria: Any) -> list[Mapping[str, Any]]:
     tenant_id = _operator_tenant(principal)
-    check_first(criteria["first"])
     return await repository.decisions_page(session, tenant_id, **criteria)
 
 
@@ -144,7 +130,7 @@ async def sessions_by_ids(
     """Sessions as the caller may see them: the operator's own, a driver's own (RLS), nobody else's."""
     if principal.kind not in ("operator", "driver"):
         return []
-    return await repository.sessions_by_ids(session, ids, _tenant_filter(principal))
+    return await repository.sessions_by_ids(session, ids, tenant_filter(principal))
 
 
 async def decisions_by_ids(
@@ -152,7 +138,7 @@ async def decisions_by_ids(
 ) -> list[Mapping[str, Any]]:
     if principal.kind != "operator":
         return []
-    return await repository.decisions_by_ids(session, ids, _tenant_filter(principal))
+    return await repository.decisions_by_ids(session, ids, tenant_filter(principal))
 
 
 async def exceptions_by_ids(
@@ -160,7 +146,7 @@ async def exceptions_by_ids(
 ) -> list[Mapping[str, Any]]:
     if principal.kind != "operator":
         return []
-    return await repository.exceptions_by_ids(session, ids, _tenant_filter(principal))
+    return await repository.exceptions_by_ids(session, ids, tenant_filter(principal))
 
 
 # --------------------------------------------------------------------------------------------- auto-pay

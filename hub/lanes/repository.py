@@ -266,11 +266,6 @@ async def exceptions_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID], ten
     return await _by_ids(session, exceptions, ids, tenant_id)
 
 
-async def charge_of_session(session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID) -> Row | None:
-    stmt = select(charges).where(charges.c.tenant_id == tenant_id, charges.c.session_id == session_id)
-    return (await session.execute(stmt)).mappings().first()
-
-
 # ------------------------------------------------------------------------------------------------ pages
 
 

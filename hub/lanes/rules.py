@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.plates import normalize_camera_plate
 from hub.errors import InvalidInput
-from hub.pricing.rules import Quote, Segment, amount_due, price_reentry
+from hub.pricing.rules import Quote, amount_due, price_reentry
 from hub.pricing.tariff import Tariff
 
 DEFAULT_READ_THRESHOLD = 0.8
@@ -208,11 +208,6 @@ def price_exit(
     if tariff is None:
         return ExitPrice(0, 0, None, False)
     exit_at = max(exit_at, entered_at)  # a gate clock a little behind must not make the stay negative
-    if exit_at > entered_at and _covers(pass_windows, entered_at, exit_at):
-        # Said here rather than left to the engine, which charges the unit that straddles the exit even when a
-        # pass covers the whole stay (see the report of hub.pricing.rules._Pricing._cover).
-        whole = Segment(entered_at, exit_at, PASS_SEGMENT, 0, 0, 0)
-        return ExitPrice(0, 0, Quote(0, (whole,), (), vehicle_class, entered_at, exit_at), True)
     if earlier is None:
         due = amount_due(tariff, zone, vehicle_class, entered_at, exit_at, paid_fen, paid_at, pass_windows)
         quote, due_fen = due.quote, due.due_fen
@@ -234,18 +229,6 @@ def price_exit(
         due_fen = max(0, quote.total_fen - paid_fen)
     covered = quote.total_fen == 0 and any(line.rule == PASS_SEGMENT for line in quote.segments)
     return ExitPrice(quote.total_fen, due_fen, quote, covered)
-
-
-def _covers(windows: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
-    """Whether the windows together cover all of [start, end)."""
-    reached = start
-    for window_start, window_end in sorted(windows):
-        if window_start > reached:
-            return False
-        reached = max(reached, window_end)
-        if reached >= end:
-            return True
-    return False
 
 
 def exit_outcome(

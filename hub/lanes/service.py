@@ -134,16 +134,6 @@ async def _payment_link(conn: asyncpg.Connection, tenant_id: uuid.UUID, session_
     return rules.payment_link(public_base_url(), rules.sign_code(key, rules.PAYMENT_TOKEN, tenant_id, session_id))
 
 
-async def session_of_payment_token(session: AsyncSession, token: str) -> tuple[uuid.UUID, uuid.UUID]:
-    """(tenant id, session id) of a payment link's token, its signature checked (for the payments issue).
-    The session's scope must see the operator's key (its connector or operator scope, or platform)."""
-    signed = rules.read_code(token, rules.PAYMENT_TOKEN)
-    key = await operator_key(await driver_of(session), signed.tenant_id, create=False)
-    if key is None or not signed.valid_under(key):
-        raise InvalidInput("not a payment token issued by ParkHub", code="INVALID_CODE", field="code")
-    return signed.tenant_id, signed.object_id
-
-
 # ------------------------------------------------------------------------------------------- exceptions
 
 
@@ -326,7 +316,11 @@ async def _notify(session: AsyncSession, decision: _Decision, answer: LaneAnswer
         return
     payload: dict[str, Any] = {"plate": answer.plate, "decision": outcome.decision, "reason": outcome.reason}
     if answer.amount_due_fen is not None:
-        payload |= {"amount_due_fen": answer.amount_due_fen, "currency": "CNY", "payment_link": answer.payment_link}
+        payload |= {
+            "amount_due_fen": answer.amount_due_fen,
+            "currency": decision.context["currency"],
+            "payment_link": answer.payment_link,
+        }
     await notify(
         session,
         Notification(

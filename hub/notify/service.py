@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors import signatures
 from hub import jobs
+from hub.drivers.service import require_driver
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.live import after_commit
 from hub.notify import repository, rules
@@ -105,14 +106,6 @@ def webhook_reader_tenant(principal: Principal) -> uuid.UUID:
     if principal.kind == "operator" and principal.tenant_id is not None:
         return principal.tenant_id
     raise Forbidden("an operator's webhooks are visible to its staff only", required_role="operator_staff")
-
-
-def require_driver(principal: Principal) -> uuid.UUID:
-    if principal.kind == "driver" and principal.user_id is not None:
-        return principal.user_id
-    raise Forbidden(
-        "notifications are for the driver they were sent to: this needs a driver's token", required_role="driver"
-    )
 
 
 # ------------------------------------------------------------------------------------------- endpoints

@@ -35,7 +35,6 @@ from hub.supply.rules import normalize_external_id
 
 Row = repository.Row
 RECONCILE_SPACES_JOB = "reconcile_curb_spaces"
-MAX_PAGE = 100
 SWEEP_LIMIT = 5_000
 
 
@@ -53,12 +52,6 @@ def reader_tenant(principal: Principal) -> uuid.UUID | None:
     if principal.kind in ("city", "platform"):
         return None
     raise Forbidden("street sessions are for the operator's staff and the city", required_role="operator_staff")
-
-
-def check_first(first: int) -> int:
-    if not 1 <= first <= MAX_PAGE:
-        raise InvalidInput(f"first must be between 1 and {MAX_PAGE}, got {first}", field="first")
-    return first
 
 
 # ------------------------------------------------------------------------------------------------ drivers
@@ -380,7 +373,7 @@ async def my_sessions(
 ) -> list[Row]:
     driver_id = require_driver(principal)
     return await repository.sessions_page(
-        session, first=check_first(first), now=now, after=after, driver_id=driver_id, active=active
+        session, first=first, now=now, after=after, driver_id=driver_id, active=active
     )
 
 
@@ -397,7 +390,7 @@ async def sessions_page(
     tenant_id = reader_tenant(principal)
     return await repository.sessions_page(
         session,
-        first=check_first(first),
+        first=first,
         now=now,
         after=after,
         tenant_id=tenant_id,
@@ -437,7 +430,7 @@ async def flags_page(
 ) -> list[Row]:
     return await repository.flags_page(
         session,
-        first=check_first(first),
+        first=first,
         after=after,
         tenant_id=reader_tenant(principal),
         facility_id=facility_id,

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from hub.notify import service as notify_service
+from hub.drivers.service import require_driver
 from hub.notify.broker import NotificationBroker
 from schema.context import Info
 from schema.notify.types import Notification
@@ -22,7 +22,7 @@ class NotifySubscription:
     async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
         # Checked before the stream starts, so a refusal is the operation's error, never a half-started stream.
         context = info.context
-        driver_id = notify_service.require_driver(context.principal)
+        driver_id = require_driver(context.principal)
         # A subscription may last for hours; it must not hold a database connection meanwhile.
         await context.close()
         return _notices(context.request.app.state.notify_broker, driver_id)

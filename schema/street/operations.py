@@ -12,7 +12,7 @@ from strawberry import relay
 
 from hub.street import service
 from schema.context import Info
-from schema.relay import connection, decode_time_cursor, uuid_of
+from schema.relay import check_first, connection, decode_time_cursor, uuid_of
 from schema.street.types import EnforcementFlag, StartStreetSessionInput, StreetSession, StreetSessionResult
 
 IdempotencyKey = Annotated[
@@ -35,7 +35,7 @@ class StreetQuery:
         after: str | None = None,
         active: Annotated[bool | None, strawberry.argument(description="Only running (true) or ended (false)")] = None,
     ) -> relay.Connection[StreetSession]:
-        page_size = first if first is not None else 20
+        page_size = check_first(first)
         now = service.now_utc()
         async with info.context.read() as session:
             rows = await service.my_sessions(
@@ -62,7 +62,7 @@ class StreetQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> relay.Connection[StreetSession]:
-        page_size = first if first is not None else 20
+        page_size = check_first(first)
         now = service.now_utc()
         async with info.context.read() as session:
             rows = await service.sessions_page(
@@ -90,7 +90,7 @@ class StreetQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> relay.Connection[EnforcementFlag]:
-        page_size = first if first is not None else 20
+        page_size = check_first(first)
         async with info.context.read() as session:
             rows = await service.flags_page(
                 session,
