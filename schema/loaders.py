@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from hub.drivers import service as drivers_service
+from hub.pricing import service as pricing_service
 from hub.supply import devices as supply_devices
 from hub.supply import service as supply_service
 from tenants import service as tenants_service
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _by_id(
+def by_id(
     context: Context,
     fetch: Callable[[Any, Any, list[uuid.UUID]], Awaitable[Sequence[Any]]],
     build: Callable[[Any], T],
@@ -41,26 +42,35 @@ class Loaders:
     def __init__(self, context: Context) -> None:
         from schema.connectors.types import Connector, Device
         from schema.drivers.types import Vehicle
+        from schema.pricing.types import TariffVersion
         from schema.supply.types import Facility, Lane, Space
         from schema.tenants.types import Operator
 
         self.context = context
-        self.facility = _by_id(context, supply_service.facilities_by_ids, Facility.from_row)
-        self.lane = _by_id(context, supply_service.lanes_by_ids, Lane.from_row)
-        self.space = _by_id(context, supply_service.spaces_by_ids, lambda row: Space.from_row(row, context))
-        self.operator = _by_id(
+        self._domains: dict[str, Any] = {}
+        self.facility = by_id(context, supply_service.facilities_by_ids, Facility.from_row)
+        self.lane = by_id(context, supply_service.lanes_by_ids, Lane.from_row)
+        self.space = by_id(context, supply_service.spaces_by_ids, lambda row: Space.from_row(row, context))
+        self.operator = by_id(
             context, lambda s, _p, ids: tenants_service.tenants_by_ids(s, ids), Operator.from_row, lambda t: t.id
         )
-        self.vehicle = _by_id(context, drivers_service.vehicles_by_ids, Vehicle.from_row)
-        self.device = _by_id(context, supply_devices.devices_by_ids, Device.from_row)
-        self.connector = _by_id(
+        self.vehicle = by_id(context, drivers_service.vehicles_by_ids, Vehicle.from_row)
+        self.device = by_id(context, supply_devices.devices_by_ids, Device.from_row)
+        self.connector = by_id(
             context,
             lambda s, p, ids: tenants_service.connectors_by_ids(s, ids, supply_service.tenant_filter(p)),
             Connector.from_row,
             lambda c: c.id,
         )
+        self.tariff_version = by_id(context, pricing_service.tariff_versions_by_ids, TariffVersion.from_row)
         self.lanes_of_facility: DataLoader[uuid.UUID, list[Lane]] = DataLoader(load_fn=self._lanes_of_facilities)
         self.occupancy_of_facility: DataLoader[uuid.UUID, Any] = DataLoader(load_fn=self._occupancy_of_facilities)
+
+    def of(self, name: str, make: Callable[[Context], T]) -> T:
+        """A domain's own loaders (or loader), made on first use and kept for the rest of the request."""
+        if name not in self._domains:
+            self._domains[name] = make(self.context)
+        return self._domains[name]
 
     async def _lanes_of_facilities(self, facility_ids: list[uuid.UUID]) -> list[list[Any]]:
         from schema.supply.types import Lane

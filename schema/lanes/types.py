@@ -4,20 +4,20 @@ lane codes, drivers' scans and auto-pay. Money is integer fen of the operator's 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
-from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from hub.lanes import operations as lanes
 from hub.lanes.service import LaneAnswer
 from schema.access.types import StandingKind, VehicleClass
 from schema.context import Context, Info
+from schema.loaders import by_id
 from schema.relay import row_ids
 
 if TYPE_CHECKING:
@@ -69,48 +69,22 @@ class LaneExceptionState(Enum):
 
 # ------------------------------------------------------------------------------------------------ loaders
 
-LOADERS = "lanes_loaders"
-
 
 class LaneLoaders:
-    """The request's loaders of lanes' rows by id (kept on the context like the shared loaders)."""
+    """The request's loaders of lanes' rows by id."""
 
     def __init__(self, context: Context) -> None:
-        self.session = self._loader(context, lanes.sessions_by_ids, LotSession.from_row)
-        self.decision = self._loader(context, lanes.decisions_by_ids, LaneDecision.from_row)
-        self.exception = self._loader(context, lanes.exceptions_by_ids, LaneException.from_row)
-
-    @staticmethod
-    def _loader(
-        context: Context,
-        fetch: Callable[[Any, Any, list[uuid.UUID]], Awaitable[Sequence[Mapping[str, Any]]]],
-        build: Callable[[Mapping[str, Any]], Any],
-    ) -> DataLoader[uuid.UUID | None, Any]:
-        async def load(ids: list[uuid.UUID | None]) -> list[Any]:
-            wanted = [row_id for row_id in ids if row_id is not None]
-            found: dict[uuid.UUID, Any] = {}
-            if wanted:
-                async with context.read() as session:
-                    found = {row["id"]: build(row) for row in await fetch(session, context.principal, wanted)}
-            return [found.get(row_id) if row_id is not None else None for row_id in ids]
-
-        return DataLoader(load_fn=load)
+        self.session = by_id(context, lanes.sessions_by_ids, LotSession.from_row)
+        self.decision = by_id(context, lanes.decisions_by_ids, LaneDecision.from_row)
+        self.exception = by_id(context, lanes.exceptions_by_ids, LaneException.from_row)
 
 
 def loaders(info: Info) -> LaneLoaders:
-    found = getattr(info.context, LOADERS, None)
-    if found is None:
-        found = LaneLoaders(info.context)
-        setattr(info.context, LOADERS, found)
-    return found
+    return info.context.loaders.of("lanes", LaneLoaders)
 
 
 async def _tariff_version(info: Info, version_id: uuid.UUID | None) -> Any:
-    if version_id is None:
-        return None
-    from schema.pricing.types import TariffVersion
-
-    return (await TariffVersion.resolve_nodes(info=info, node_ids=[str(version_id)]))[0]
+    return None if version_id is None else await info.context.loaders.tariff_version.load(version_id)
 
 
 # ------------------------------------------------------------------------------------------------- types

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
@@ -18,6 +17,7 @@ from hub.notify import rules
 from hub.notify import service as notify_service
 from hub.notify.broker import DriverNotice
 from schema.context import Context, Info
+from schema.loaders import by_id
 from schema.relay import row_ids
 
 T = TypeVar("T")
@@ -33,24 +33,11 @@ def _visible_ids(node_ids: Iterable[str]) -> list[uuid.UUID]:
     return [row_id for row_id in row_ids(node_ids) if row_id is not None]
 
 
-# One loader per request, so a page of deliveries reads their endpoints in one query.
-_endpoint_loaders: weakref.WeakKeyDictionary[Context, DataLoader[uuid.UUID, WebhookEndpoint | None]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _endpoint_loader(context: Context) -> DataLoader[uuid.UUID, WebhookEndpoint | None]:
-    loader = _endpoint_loaders.get(context)
-    if loader is None:
-
-        async def load(ids: list[uuid.UUID]) -> list[WebhookEndpoint | None]:
-            async with context.read() as session:
-                rows = await notify_service.endpoints_by_ids(session, context.principal, ids)
-            found = {row["id"]: WebhookEndpoint.from_row(row) for row in rows}
-            return [found.get(endpoint_id) for endpoint_id in ids]
-
-        loader = _endpoint_loaders[context] = DataLoader(load_fn=load)
-    return loader
+def _endpoint_loader(context: Context) -> DataLoader[uuid.UUID | None, WebhookEndpoint | None]:
+    """One loader per request, so a page of deliveries reads their endpoints in one query."""
+    return context.loaders.of(
+        "webhook_endpoint", lambda c: by_id(c, notify_service.endpoints_by_ids, WebhookEndpoint.from_row)
+    )
 
 
 @strawberry.enum(description="Where a webhook delivery stands")

@@ -196,13 +196,7 @@ class TariffVersion(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[TariffVersion | None]:
-        ids = row_ids(node_ids)
-        async with info.context.read() as session:
-            rows = await service.tariff_versions_by_ids(
-                session, info.context.principal, [row_id for row_id in ids if row_id is not None]
-            )
-        found = {row["id"]: cls.from_row(row) for row in rows}
-        return [found.get(row_id) if row_id is not None else None for row_id in ids]
+        return await info.context.loaders.tariff_version.load_many(row_ids(node_ids))
 
 
 @strawberry.type
@@ -218,23 +212,18 @@ class TariffHistory:
         return await info.context.loaders.facility.load(self.facility_id)
 
 
-CURRENT_TARIFF_LOADER = "pricing_current_tariff"
-
-
 def current_tariff_loader(context: Context) -> DataLoader[uuid.UUID, TariffVersion | None]:
-    """The request's loader of facilities' versions in effect now (one query per batch of facilities). Kept on
-    the context like the shared loaders, so a list of facilities asks once."""
-    loader = getattr(context, CURRENT_TARIFF_LOADER, None)
-    if loader is None:
+    """The request's loader of facilities' versions in effect now (one query per batch of facilities)."""
 
+    def make(context: Context) -> DataLoader[uuid.UUID, TariffVersion | None]:
         async def load(facility_ids: list[uuid.UUID]) -> list[TariffVersion | None]:
             async with context.read() as session:
                 found = await service.current_tariffs(session, context.principal, facility_ids, context.now)
             return [TariffVersion.from_row(found[key]) if key in found else None for key in facility_ids]
 
-        loader = DataLoader(load_fn=load)
-        setattr(context, CURRENT_TARIFF_LOADER, loader)
-    return loader
+        return DataLoader(load_fn=load)
+
+    return context.loaders.of("current_tariff", make)
 
 
 # ----------------------------------------------------------------------------------------------- quotes

@@ -18,6 +18,7 @@ from strawberry.scalars import JSON
 from hub.street import rules, service
 from schema.access.types import VehicleClass
 from schema.context import Context, Info
+from schema.loaders import by_id
 from schema.relay import row_ids
 
 if TYPE_CHECKING:
@@ -70,46 +71,23 @@ class EnforcementResolution(Enum):
 
 # ------------------------------------------------------------------------------------------------ loaders
 
-LOADERS = "street_loaders"
-
 
 class StreetLoaders:
     def __init__(self, context: Context) -> None:
-        async def sessions(ids: list[uuid.UUID | None]) -> list[StreetSession | None]:
-            wanted = [row_id for row_id in ids if row_id is not None]
-            found: dict[uuid.UUID, StreetSession] = {}
-            if wanted:
-                async with context.read() as session:
-                    rows = await service.sessions_by_ids(session, context.principal, wanted)
-                now = service.now_utc()
-                found = {row["id"]: StreetSession.from_row(row, now) for row in rows}
-            return [found.get(row_id) if row_id is not None else None for row_id in ids]
-
         async def actions(ids: list[uuid.UUID]) -> list[list[StreetSessionAction]]:
             async with context.read() as session:
                 found = await service.actions_of_sessions(session, context.principal, ids)
             return [[StreetSessionAction.from_row(row) for row in found.get(row_id, [])] for row_id in ids]
 
-        async def flags(ids: list[uuid.UUID | None]) -> list[EnforcementFlag | None]:
-            wanted = [row_id for row_id in ids if row_id is not None]
-            found: dict[uuid.UUID, EnforcementFlag] = {}
-            if wanted:
-                async with context.read() as session:
-                    rows = await service.flags_by_ids(session, context.principal, wanted)
-                found = {row["id"]: EnforcementFlag.from_row(row) for row in rows}
-            return [found.get(row_id) if row_id is not None else None for row_id in ids]
-
-        self.session: DataLoader[uuid.UUID | None, StreetSession | None] = DataLoader(load_fn=sessions)
+        self.session = by_id(
+            context, service.sessions_by_ids, lambda row: StreetSession.from_row(row, service.now_utc())
+        )
         self.actions: DataLoader[uuid.UUID, list[StreetSessionAction]] = DataLoader(load_fn=actions)
-        self.flag: DataLoader[uuid.UUID | None, EnforcementFlag | None] = DataLoader(load_fn=flags)
+        self.flag = by_id(context, service.flags_by_ids, EnforcementFlag.from_row)
 
 
 def loaders(info: Info) -> StreetLoaders:
-    found = getattr(info.context, LOADERS, None)
-    if found is None:
-        found = StreetLoaders(info.context)
-        setattr(info.context, LOADERS, found)
-    return found
+    return info.context.loaders.of("street", StreetLoaders)
 
 
 # ------------------------------------------------------------------------------------------------- types
@@ -211,9 +189,7 @@ class StreetSession(relay.Node):
 
     @strawberry.field(description="The tariff version sealed at the start")
     async def tariff_version(self, info: Info) -> TariffVersionType | None:
-        from schema.pricing.types import TariffVersion
-
-        return (await TariffVersion.resolve_nodes(info=info, node_ids=[str(self.tariff_version_id)]))[0]
+        return await info.context.loaders.tariff_version.load(self.tariff_version_id)
 
     @strawberry.field(description="What happened to the session, oldest first")
     async def actions(self, info: Info) -> list[StreetSessionAction]:
