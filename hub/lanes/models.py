@@ -106,6 +106,9 @@ class LotSession(Base):
         ),
         Index("ix_lot_sessions_facility_entered", "tenant_id", "facility_id", "entered_at"),
         Index("ix_lot_sessions_driver", "driver_id", postgresql_where=sql("driver_id IS NOT NULL")),
+        # Back the foreign keys to lanes, so retiring or deleting a lane does not scan every session.
+        Index("ix_lot_sessions_entry_lane", "tenant_id", "entry_lane_id"),
+        Index("ix_lot_sessions_exit_lane", "tenant_id", "exit_lane_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
@@ -157,6 +160,7 @@ class LaneDecision(Base):
         Index("ix_lane_decisions_facility_time", "tenant_id", "facility_id", "decided_at"),
         # Backs the foreign key to lot_sessions: without it, deleting sessions scans every decision per session.
         Index("ix_lane_decisions_session", "tenant_id", "session_id"),
+        Index("ix_lane_decisions_exception", "tenant_id", "exception_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
@@ -290,6 +294,7 @@ class PendingCharge(Base):
         Index("ix_pending_charges_id", "id"),
         Index("uq_pending_charges_session", "tenant_id", "session_id", unique=True),
         Index("ix_pending_charges_pending", "tenant_id", "created_at", postgresql_where=sql("state = 'pending'")),
+        Index("ix_pending_charges_authorization", "authorization_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()

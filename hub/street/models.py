@@ -76,6 +76,7 @@ class StreetSession(Base):
         Index("ix_street_sessions_facility_started", "tenant_id", "facility_id", "started_at"),
         Index("ix_street_sessions_driver", "driver_id", "started_at", postgresql_where=text("driver_id IS NOT NULL")),
         Index("ix_street_sessions_open", "tenant_id", "space_id", postgresql_where=text(OPEN_SQL)),
+        Index("ix_street_sessions_authorization", "authorization_id"),
         Index(
             "uq_street_sessions_sighting",
             "tenant_id",

@@ -99,3 +99,27 @@ async def test_a_driver_cannot_write_a_session_in_another_drivers_name(
         assert "row-level security" in str(exc)
     else:
         raise AssertionError("a driver wrote an action in another driver's name")
+
+
+async def test_a_driver_cannot_add_an_action_to_another_drivers_session_even_in_their_own_name(
+    callers: Callers, clock: Clock, db: Database
+) -> None:
+    zone = await build_zone(await callers.operator())
+    alice, bob = await callers.driver(), await callers.driver()
+    variables = {
+        "input": {"operator": zone.slug, "spaceCode": zone.code(0), "plate": fresh_plate(), "durationMinutes": 60}
+    }
+    session_id = row_id((await alice.data(START, variables))["startStreetSession"]["session"]["id"])
+    try:
+        async with db.transaction(Scope("driver", user_id=bob.user_id)) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO street_session_actions (tenant_id, session_id, driver_id, kind, at) "
+                    "VALUES (:t, :id, :bob, 'end', now())"
+                ),
+                {"t": zone.tenant_id, "id": session_id, "bob": bob.user_id},
+            )
+    except Exception as exc:
+        assert "row-level security" in str(exc)
+    else:
+        raise AssertionError("a driver added an action to another driver's session")
