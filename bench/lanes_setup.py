@@ -459,13 +459,6 @@ _RUN_ROWS = {
 }
 
 
-async def _skip_foreign_key_checks(conn: asyncpg.Connection) -> None:
-    """For the rest of the transaction, as the owner (a superuser): deleting a session checks lane_decisions for
-    rows naming it, and lane_decisions has no index on session_id, so each deleted session would scan the whole
-    table. The deletes here take children and parents alike, so nothing is left dangling."""
-    await conn.execute("SET LOCAL session_replication_role = replica")
-
-
 async def ensure_history(settings: Settings, operator: LanesOperator) -> int:
     """The operator's past stays and decisions (HISTORY_SESSIONS of them), written once; returns how many
     stays were written now (0 when they were there)."""
@@ -480,7 +473,6 @@ async def ensure_history(settings: Settings, operator: LanesOperator) -> int:
             )
             if present >= HISTORY_SESSIONS:
                 return 0
-            await _skip_foreign_key_checks(conn)
             await conn.execute(
                 "DELETE FROM lane_decisions WHERE tenant_id = $1 AND passage_id LIKE $2",
                 operator.tenant_id,
@@ -575,7 +567,6 @@ async def reset_sessions(settings: Settings, operator: LanesOperator) -> None:
             try:
                 async with conn.transaction():
                     await seed_repository.set_platform_scope(conn)
-                    await _skip_foreign_key_checks(conn)
                     for table in _RESET_TABLES:
                         await conn.execute(
                             f"DELETE FROM {table} WHERE tenant_id = $1 AND {_RUN_ROWS[table]}", operator.tenant_id
