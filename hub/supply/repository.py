@@ -307,11 +307,33 @@ async def retire_spaces(
 
 async def retire_facility_children(
     session: AsyncSession, tenant_id: uuid.UUID, facility_id: uuid.UUID, at: datetime
-) -> None:
-    for table in (lanes, spaces):
-        await session.execute(
+) -> list[uuid.UUID]:
+    """Retire the facility's live lanes, spaces and devices; returns the ids of the spaces retired."""
+    retired_spaces: list[uuid.UUID] = []
+    for table in (lanes, spaces, devices):
+        result = await session.execute(
             update(table)
             .where(table.c.tenant_id == tenant_id, table.c.facility_id == facility_id, table.c.retired_at.is_(None))
+            .values(retired_at=at, updated_at=at)
+            .returning(table.c.id)
+        )
+        if table is spaces:
+            retired_spaces = list(result.scalars())
+    return retired_spaces
+
+
+async def retire_bound_devices(
+    session: AsyncSession, tenant_id: uuid.UUID, at: datetime, column: str, ids: Sequence[uuid.UUID]
+) -> None:
+    """Retire the live devices bound (by `column`: space_id or lane_id) to any of `ids`."""
+    if ids:
+        await session.execute(
+            update(devices)
+            .where(
+                devices.c.tenant_id == tenant_id,
+                devices.c[column] == func.any(ids_param(ids)),
+                devices.c.retired_at.is_(None),
+            )
             .values(retired_at=at, updated_at=at)
         )
 

@@ -363,8 +363,10 @@ async def update_facility(
     current = await _live_facility(session, principal, facility_id)
     rules.check_facility_fields(current["kind"], changes)
     values = {name: changes[name] for name in FACILITY_FIELDS if name in changes}
-    if "name" in values and not values["name"]:
-        raise problem("input.name", "must not be blank")
+    # A facility always has these: they may be changed, never cleared.
+    for required, field in (("name", "name"), ("time_zone", "timeZone"), ("geometry", "geometry")):
+        if required in changes and not changes[required]:
+            raise problem(f"input.{field}", "must not be blank")
     area = await _service_area(session, tenant_id)
     if "geometry" in changes:
         shape = _geometry(changes["geometry"], rules.GEOMETRY_TYPES[current["kind"]], "input.geometry", area)
@@ -388,11 +390,12 @@ async def update_facility(
 
 
 async def retire_facility(session: AsyncSession, principal: Principal, facility_id: uuid.UUID) -> repository.Row:
-    """Retire a facility with its lanes and spaces; they disappear from search but stay for history."""
+    """Retire a facility with its lanes, spaces and devices; they disappear from search but stay for history."""
     tenant_id = require_operator_admin(principal)
     await _live_facility(session, principal, facility_id)
     now = now_utc()
-    await repository.retire_facility_children(session, tenant_id, facility_id, now)
+    spaces = await repository.retire_facility_children(session, tenant_id, facility_id, now)
+    await history.end_histories(session, tenant_id, spaces, now)
     retired = await repository.update_row(session, "facilities", tenant_id, facility_id, {"retired_at": now})
     assert retired is not None
     return retired
@@ -467,10 +470,13 @@ async def update_lane(
 
 
 async def retire_lane(session: AsyncSession, principal: Principal, lane_id: uuid.UUID) -> repository.Row:
+    """Retire a lane and the cameras and gate controllers bound to it (their ids become free for new ones)."""
     tenant_id = require_operator_admin(principal)
-    retired = await repository.update_row(session, "lanes", tenant_id, lane_id, {"retired_at": now_utc()})
+    now = now_utc()
+    retired = await repository.update_row(session, "lanes", tenant_id, lane_id, {"retired_at": now})
     if retired is None:
         raise NotFound("no live lane with this id belongs to your operator", field="id")
+    await repository.retire_bound_devices(session, tenant_id, now, "lane_id", [lane_id])
     return retired
 
 
@@ -597,15 +603,17 @@ async def update_space(
 async def retire_spaces(
     session: AsyncSession, principal: Principal, space_ids: Sequence[uuid.UUID]
 ) -> list[repository.Row]:
+    """Retire spaces, end their history and retire the sensors bound to them; all or nothing."""
     tenant_id = require_operator_admin(principal)
     rules.check_bulk_size(len(space_ids), "ids")
     wanted = list(dict.fromkeys(space_ids))
     now = now_utc()
     retired = await repository.retire_spaces(session, tenant_id, wanted, now)
-    await history.end_histories(session, tenant_id, [row["id"] for row in retired], now)
     if len(retired) != len(wanted):
         missing = next(space_id for space_id in wanted if space_id not in {row["id"] for row in retired})
         # Raising rolls the whole call back: the spaces already retired above are not kept.
         raise NotFound(f"no live space with id {missing} belongs to your operator", field="ids")
+    await history.end_histories(session, tenant_id, wanted, now)
+    await repository.retire_bound_devices(session, tenant_id, now, "space_id", wanted)
     order = {space_id: index for index, space_id in enumerate(wanted)}
     return sorted(retired, key=lambda row: order[row["id"]])

@@ -198,3 +198,12 @@ async def test_operators_page_through_every_operator(callers: Callers) -> None:
             break
         after = page["pageInfo"]["endCursor"]
     assert slugs == sorted(slugs) and len(slugs) == len(set(slugs)) >= 3
+
+
+async def test_a_facilitys_time_zone_name_or_shape_can_be_changed_but_not_cleared(callers) -> None:
+    admin = await callers.operator()
+    site = await ops.build_site(admin, 113.93, 22.52, f"TZ{uuid.uuid4().hex[:4]}")
+    for field in ("timeZone", "name", "geometry"):
+        body = await admin.post(ops.UPDATE_FACILITY, {"id": site["lot"]["id"], "input": {field: None}})
+        [error] = body["errors"]
+        assert (error["extensions"]["code"], error["extensions"]["field"]) == ("INVALID_INPUT", f"input.{field}")

@@ -281,3 +281,25 @@ async def test_the_keyset_paging_devices_share_with_spaces_and_facilities_follow
             after = page["pageInfo"]["endCursor"]
         expected = [s["id"] for s in site["spaces"]] if field == "spaces" else [site["lot"]["id"], site["curb"]["id"]]
         assert sorted(seen) == sorted(expected) and len(seen) == len(set(seen))
+
+
+async def test_retiring_a_space_lane_or_facility_retires_its_devices_and_frees_their_ids(
+    site: dict[str, Any], owner_db: Database
+) -> None:
+    admin = site["admin"]
+    sensor = await register(
+        admin, kind="GEOMAGNETIC_SENSOR", externalId="70B3D57ED005C001", spaceCode=site["spaces"][0]["code"]
+    )
+    camera = await register(admin, kind="LANE_CAMERA", externalId="cam-retire-1", laneId=site["lane"]["id"])
+    curb_camera = await register(admin, kind="CURB_CAMERA", externalId="cam-retire-2", facilityId=site["curb"]["id"])
+    await admin.data(ops.RETIRE_SPACES, {"ids": [site["spaces"][0]["id"]]})
+    await admin.data(ops.RETIRE_LANE, {"id": site["lane"]["id"]})
+    await admin.data(ops.RETIRE_FACILITY, {"id": site["curb"]["id"]})
+    for device in (sensor, camera, curb_camera):
+        assert (await admin.data(NODE, {"id": device["id"]}))["node"]["retiredAt"] is not None
+    # The sensor moves to the replacement space under the same DevEUI.
+    moved = await register(
+        admin, kind="GEOMAGNETIC_SENSOR", externalId="70B3D57ED005C001", spaceCode=site["spaces"][1]["code"]
+    )
+    assert moved["space"] == site["spaces"][1]
+    assert [row[1] for row in await device_rows(owner_db, admin.tenant_id) if row[5] is None] == ["70B3D57ED005C001"]

@@ -229,3 +229,14 @@ async def test_the_city_view_counts_offline_devices_per_operator(history: Histor
     operator_id = own[0]["operator"]["id"]
     city = {row["operator"]["id"]: row["devices"] for row in (await callers.city().data(query))["occupancyByOperator"]}
     assert city[operator_id] == {"total": 2, "offline": 1} and len(city) >= 2
+
+
+async def test_retiring_the_facility_ends_its_spaces_history(history: History, owner_db: Database) -> None:
+    retire = "mutation($id: ID!) { retireFacility(id: $id) { retiredAt } }"
+    await history.site.admin.data(retire, {"id": history.lot_id})
+    async with owner_db.engine.connect() as conn:
+        still_open = await conn.execute(
+            text("SELECT count(*) FROM space_status_intervals WHERE tenant_id = :t AND ended_at IS NULL"),
+            {"t": history.site.tenant_id},
+        )
+        assert still_open.scalar_one() == 0
