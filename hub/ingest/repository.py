@@ -89,7 +89,7 @@ async def lock_spaces(session: AsyncSession, tenant_id: uuid.UUID, space_ids: Se
     """Spaces with their open history interval's start, locked in id order (no deadlocks between jobs)."""
     result = await session.execute(
         text("""
-            SELECT s.id, s.facility_id, s.code, s.status, s.status_confirmed_at,
+            SELECT s.id, s.facility_id, s.facility_kind, s.code, s.status, s.status_confirmed_at,
                    ST_X(s.location::geometry) AS lon, ST_Y(s.location::geometry) AS lat,
                    (SELECT i.started_at FROM space_status_intervals i
                      WHERE i.tenant_id = s.tenant_id AND i.space_id = s.id AND i.ended_at IS NULL) AS status_since

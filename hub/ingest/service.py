@@ -103,6 +103,7 @@ class _Space:
 
     id: uuid.UUID
     facility_id: uuid.UUID
+    facility_kind: str
     code: str
     lon: float
     lat: float
@@ -132,7 +133,14 @@ async def _lock_spaces(
     rows = await repository.lock_spaces(session, tenant_id, sorted(space_ids)) if space_ids else []
     return {
         row["id"]: _Space(
-            row["id"], row["facility_id"], row["code"], row["lon"], row["lat"], _space_state(row), _space_state(row)
+            row["id"],
+            row["facility_id"],
+            row["facility_kind"],
+            row["code"],
+            row["lon"],
+            row["lat"],
+            _space_state(row),
+            _space_state(row),
         )
         for row in rows
     }
@@ -187,14 +195,23 @@ def _device_key(external_id: str) -> str:
         return external_id
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What a job applied: the occupancy changes drivers can see (to publish after commit), and the curb bays
+    whose devices spoke (on-street sessions follow them)."""
+
+    changes: list[OccupancyChange]
+    curb_space_ids: list[uuid.UUID]
+
+
 async def apply_events(
     session: AsyncSession, tenant_id: uuid.UUID, event_ids: Sequence[uuid.UUID], now: datetime, stale_after: timedelta
-) -> list[OccupancyChange]:
-    """Apply pending inbox events (oldest first) and return the occupancy changes drivers can see, to be
-    published after commit. Events already applied (or held by another job) are skipped: each applies once."""
+) -> Applied:
+    """Apply pending inbox events (oldest first). Events already applied (or held by another job) are skipped:
+    each applies once."""
     events = await repository.lock_pending_events(session, tenant_id, event_ids)
     if not events:
-        return []
+        return Applied([], [])
     external_ids = {_device_key(event["device_external_id"]) for event in events if event["device_external_id"]}
     device_rows = await repository.devices_by_external_ids(session, tenant_id, sorted(external_ids))
     devices = {
@@ -213,6 +230,7 @@ async def apply_events(
     health: dict[uuid.UUID, _Health] = {}
     finished: list[dict[str, Any]] = []
     sightings: list[dict[str, Any]] = []
+    curb_spaces: set[uuid.UUID] = set()
 
     for event in events:
         kind = EventKind(event["kind"])
@@ -261,12 +279,14 @@ async def apply_events(
                 }
             )
         finished.append({"id": event["id"], "state": "applied", "outcome": str(outcome)})
+        if space is not None and space.facility_kind == "curb_zone":
+            curb_spaces.add(space.id)
 
     await _write_spaces(session, tenant_id, spaces.values())
     await repository.update_device_health(session, tenant_id, [h.row(device_id) for device_id, h in health.items()])
     await repository.insert_plate_sightings(session, tenant_id, sightings)
     await repository.finish_events(session, tenant_id, finished)
-    return _visible_changes(tenant_id, spaces.values(), now, stale_after)
+    return Applied(_visible_changes(tenant_id, spaces.values(), now, stale_after), sorted(curb_spaces))
 
 
 async def _write_spaces(session: AsyncSession, tenant_id: uuid.UUID, spaces: Any) -> None:

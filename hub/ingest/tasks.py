@@ -28,13 +28,14 @@ def _stale_after() -> timedelta:
 async def apply_inbox_events(ctx: JobContext, tenant_id: str, event_ids: list[str]) -> int:
     tenant = uuid.UUID(tenant_id)
     async with ctx["db"].transaction(Scope("connector", tenant_id=tenant)) as session:
-        changes = await service.apply_events(
+        applied = await service.apply_events(
             session, tenant, [uuid.UUID(event_id) for event_id in event_ids], datetime.now(UTC), _stale_after()
         )
-        # Curb sessions follow the bays' sensors and cameras (hub.street); its sweep covers a lost job.
-        jobs.enqueue(session, "reconcile_curb_events", tenant_id, event_ids)
-    await publish_occupancy_changes(ctx["redis"], changes)
-    return len(changes)
+        if applied.curb_space_ids:
+            # Curb sessions follow the bays' sensors and cameras (hub.street); its sweep covers a lost job.
+            jobs.enqueue(session, "reconcile_curb_spaces", tenant_id, [str(i) for i in applied.curb_space_ids])
+    await publish_occupancy_changes(ctx["redis"], applied.changes)
+    return len(applied.changes)
 
 
 async def sweep_inbox(ctx: JobContext) -> int:

@@ -253,45 +253,16 @@ async def actions_of_sessions(session: AsyncSession, session_ids: Sequence[uuid.
 async def lock_bays(session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID]) -> None:
     """Serialize this domain's work on each bay until the transaction ends (advisory locks, taken in id order so
     two jobs never deadlock; ingest's row locks on spaces are left alone)."""
-    for space_id in sorted(space_ids):
+    keys = [f"street:{tenant_id}:{space_id}" for space_id in sorted(space_ids)]
+    if keys:  # one round trip, taken in the order given
         await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"street:{tenant_id}:{space_id}"}
+            text("""
+                SELECT pg_advisory_xact_lock(hashtextextended(ordered.key, 0))
+                FROM (SELECT k.key FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, n) ORDER BY k.n)
+                     AS ordered
+            """),
+            {"keys": keys},
         )
-
-
-async def event_device_ids(session: AsyncSession, tenant_id: uuid.UUID, event_ids: Sequence[uuid.UUID]) -> list[str]:
-    """The device ids inbox events named, as their senders wrote them."""
-    result = await session.execute(
-        text("""
-            SELECT DISTINCT device_external_id FROM inbox_events
-            WHERE tenant_id = :tenant_id AND id = ANY(CAST(:ids AS uuid[])) AND device_external_id IS NOT NULL
-        """),
-        {"tenant_id": tenant_id, "ids": list(event_ids)},
-    )
-    return [row[0] for row in result]
-
-
-async def curb_spaces_of_events(
-    session: AsyncSession, tenant_id: uuid.UUID, event_ids: Sequence[uuid.UUID], external_ids: Sequence[str]
-) -> list[uuid.UUID]:
-    """Curb bays the events spoke of: the bays of the devices named, and of the sightings the events recorded."""
-    result = await session.execute(
-        text("""
-            SELECT s.id FROM spaces s
-            WHERE s.tenant_id = :tenant_id AND s.facility_kind = 'curb_zone' AND s.retired_at IS NULL
-              AND s.id IN (
-                SELECT d.space_id FROM devices d
-                WHERE d.tenant_id = :tenant_id AND d.external_id = ANY(CAST(:external_ids AS text[]))
-                  AND d.space_id IS NOT NULL AND d.retired_at IS NULL
-                UNION
-                SELECT p.space_id FROM plate_sightings p
-                WHERE p.tenant_id = :tenant_id AND p.inbox_event_id = ANY(CAST(:event_ids AS uuid[]))
-                  AND p.space_id IS NOT NULL)
-            ORDER BY s.id
-        """),
-        {"tenant_id": tenant_id, "event_ids": list(event_ids), "external_ids": list(external_ids)},
-    )
-    return [row[0] for row in result]
 
 
 async def curb_bays(session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID]) -> list[Row]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import jobs
 from hub.drivers.service import require_driver
-from hub.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.lanes.operations import auto_pay_for_plate, camera_form
 from hub.lanes.rules import quote_json
 from hub.pricing import service as pricing
 from hub.pricing.tariff import Tariff
 from hub.principal import Principal
 from hub.street import repository, rules
-from hub.supply.rules import normalize_external_id
 
 Row = repository.Row
 RECONCILE_SPACES_JOB = "reconcile_curb_spaces"
@@ -460,25 +458,6 @@ class Reconciled:
     def add(self, other: Reconciled) -> None:
         for name in ("started", "ended", "expired", "flags_raised", "flags_resolved"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-def _device_keys(external_ids: Sequence[str]) -> list[str]:
-    """Devices are registered under normalized ids, while the inbox keeps what senders wrote: both forms."""
-    keys = set(external_ids)
-    for external_id in external_ids:
-        with suppress(DomainError):  # an id that does not normalize is matched as written
-            keys.add(normalize_external_id(external_id, "device_id"))
-    return sorted(keys)
-
-
-async def curb_bays_of_events(
-    session: AsyncSession, tenant_id: uuid.UUID, event_ids: Sequence[uuid.UUID]
-) -> list[uuid.UUID]:
-    """The curb bays inbox events spoke of (their sensors' bays, their cameras' sightings' bays)."""
-    if not event_ids:
-        return []
-    external_ids = _device_keys(await repository.event_device_ids(session, tenant_id, event_ids))
-    return await repository.curb_spaces_of_events(session, tenant_id, event_ids, external_ids)
 
 
 def _history(rows: Sequence[Row]) -> dict[uuid.UUID, list[rules.Interval]]:

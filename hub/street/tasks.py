@@ -2,9 +2,8 @@
 sessions end once, flags are raised once per occupancy):
 
 - `reconcile_curb_spaces(tenant_id, space_ids)`: bring curb bays' sessions and flags up to date with their
-  cameras and sensors; the driver's start enqueues it for its bay.
-- `reconcile_curb_events(tenant_id, event_ids)`: the same for the bays inbox events spoke of; the inbox enqueues
-  it once it has applied events (in `apply_inbox_events`' transaction, so it runs after they are committed).
+  cameras and sensors; the driver's start enqueues it for its bay, and the inbox for the curb bays whose devices
+  spoke (in `apply_inbox_events`' transaction, so it runs after they are committed).
 - `sweep_street_sessions` (every minute): expiry, whatever a lost job left undone, and every enforcement flag.
 """
 
@@ -33,18 +32,6 @@ async def reconcile_curb_spaces(ctx: JobContext, tenant_id: str, space_ids: list
         done = await service.reconcile_bays(
             session, tenant, [uuid.UUID(space_id) for space_id in space_ids], datetime.now(UTC), _stale_after()
         )
-    return done.started + done.ended
-
-
-@job
-async def reconcile_curb_events(ctx: JobContext, tenant_id: str, event_ids: list[str]) -> int:
-    """Returns how many sessions it started or ended."""
-    tenant = uuid.UUID(tenant_id)
-    async with ctx["db"].transaction(Scope("connector", tenant_id=tenant)) as session:
-        bays = await service.curb_bays_of_events(session, tenant, [uuid.UUID(event_id) for event_id in event_ids])
-        if not bays:
-            return 0
-        done = await service.reconcile_bays(session, tenant, bays, datetime.now(UTC), _stale_after())
     return done.started + done.ended
 
 
