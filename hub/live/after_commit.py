@@ -27,6 +27,9 @@ _publishers: dict[str, Publisher] = {}
 _publishing: set[asyncio.Task[None]] = set()
 
 
+OCCUPANCY_CHANGES = "parkhub.live.occupancy_changes"
+
+
 def register(kind: str, publisher: Publisher) -> None:
     """`publisher(redis, items)` sends what was staged under `kind` (the key on the session's info)."""
     _publishers[kind] = publisher

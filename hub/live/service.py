@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import geo
 from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.live import after_commit
 from hub.live.events import OccupancyChange, occupancy_channel
 from hub.live.rules import OccupancyWatch
 from hub.principal import Principal
@@ -47,6 +48,9 @@ async def publish(redis: aioredis.Redis, messages: Sequence[tuple[str, bytes | s
 async def publish_occupancy_changes(redis: aioredis.Redis, changes: Sequence[OccupancyChange]) -> None:
     """Publish committed changes, each on its tenant's channel (see `publish`)."""
     await publish(redis, [(occupancy_channel(c.tenant_id), c.to_json()) for c in changes], "occupancy change(s)")
+
+
+after_commit.register(after_commit.OCCUPANCY_CHANGES, publish_occupancy_changes)
 
 
 async def occupancy_watch(

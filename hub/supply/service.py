@@ -20,6 +20,8 @@ import geo
 from hub.config import get_settings
 from hub.errors import DomainError, Forbidden, InvalidInput, NotFound
 from hub.history import service as history
+from hub.live import after_commit
+from hub.live.events import OccupancyChange
 from hub.pricing import service as pricing
 from hub.principal import Principal
 from hub.supply import repository, rules
@@ -594,10 +596,34 @@ async def update_space(
     updated = await repository.update_row(session, "spaces", tenant_id, space_id, values)
     assert updated is not None
     if "status" in values:
+        at = values["status_confirmed_at"]
         await history.record_statuses_set(
-            session, tenant_id, [(space_id, updated["facility_id"], updated["status"])], values["status_confirmed_at"]
+            session, tenant_id, [(space_id, updated["facility_id"], updated["status"])], at
         )
+        _stage_occupancy_change(session, current[0], updated, at)
     return updated
+
+
+def _stage_occupancy_change(session: AsyncSession, before: repository.Row, after: repository.Row, at: datetime) -> None:
+    """Live subscribers hear of a status set by hand as of a sensor's (published after the commit)."""
+    stale_after = timedelta(seconds=get_settings().status_stale_after_seconds)
+    previous = rules.effective_status(before["status"], before["status_confirmed_at"], at, stale_after)
+    status = rules.effective_status(after["status"], after["status_confirmed_at"], at, stale_after)
+    if previous == status:
+        return
+    point = geo.from_db(after["location"])
+    change = OccupancyChange(
+        tenant_id=after["tenant_id"],
+        facility_id=after["facility_id"],
+        space_id=after["id"],
+        space_code=after["code"],
+        status=status,
+        previous_status=previous,
+        changed_at=at,
+        lon=point.x,
+        lat=point.y,
+    )
+    after_commit.stage(session, after_commit.OCCUPANCY_CHANGES, [change])
 
 
 async def retire_spaces(

@@ -404,3 +404,18 @@ async def _until(condition: Callable[[], bool]) -> None:
             if condition():
                 return
             await asyncio.sleep(0.02)
+
+
+async def test_a_status_set_by_hand_reaches_the_facilitys_subscribers(
+    live_server: LiveServer, live_callers: Callers, redis: aioredis.Redis
+) -> None:
+    admin = await live_callers.operator()
+    site = await build_site(admin, 114.0720, 22.5420, prefix=f"H{uuid.uuid4().hex[:6]}", spaces=1)
+    lot, [space] = row_id(site["lot"]["id"]), site["spaces"]
+    assert admin.tenant_id is not None
+    async with graphql_socket(live_server, token=admin.token) as socket:
+        operation = await socket.subscribe({"facilityId": global_id("Facility", lot)})
+        await socket.wait_until_live(operation, redis, occupancy_change(admin.tenant_id, lot, code=PROBE_CODE))
+        await admin.data(UPDATE_SPACE, {"id": space["id"], "input": {"status": "OUT_OF_SERVICE"}})
+        event = await socket.event(operation)
+    assert (event["spaceId"], event["status"], event["previousStatus"]) == (space["id"], "OUT_OF_SERVICE", "VACANT")
