@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hub.db import Scope
+from hub.errors import Forbidden
 
 PrincipalKind = Literal["anonymous", "driver", "operator", "city", "connector", "platform"]
 OPERATOR_ROLES = ("operator_admin", "operator_staff")
@@ -36,3 +37,15 @@ class Principal:
 
 
 ANONYMOUS_PRINCIPAL = Principal("anonymous")
+
+
+def tenant_filter(principal: Principal) -> uuid.UUID | None:
+    """The explicit tenant filter for reads: a tenant-scoped caller reads only its tenant."""
+    return principal.tenant_id if principal.kind in ("operator", "connector") else None
+
+
+def require_operator_admin(principal: Principal, what: str = "its supply") -> uuid.UUID:
+    """The tenant an operator admin changes `what` of; Forbidden for anyone else."""
+    if principal.is_operator_admin and principal.tenant_id:
+        return principal.tenant_id
+    raise Forbidden(f"only an operator admin of the tenant may change {what}", required_role="operator_admin")

@@ -13,9 +13,9 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, timestamp_now, uuid_column
+from hub.pricing.tariff import VEHICLE_CLASSES
 
 # The vehicle classes tariffs price (hub/pricing/tariff.py has the same list).
-VEHICLE_CLASSES = ("small", "standard", "large", "new_energy")
 WHITELIST_CATEGORIES = ("official", "vip", "reserved", "team")
 # blacklist: never enters; restricted: entry needs an agent's decision.
 BLOCKLIST_KINDS = ("blacklist", "restricted")

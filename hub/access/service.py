@@ -21,7 +21,7 @@ from hub.access import csvfile, repository, rules
 from hub.access.csvfile import RowError
 from hub.access.rules import Collector, ListKind, Standing
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
-from hub.principal import Principal
+from hub.principal import Principal, require_operator_admin
 
 # The report lists at most this many problems of a file (and counts them all).
 MAX_REPORTED_ERRORS = 1_000
@@ -33,12 +33,6 @@ def now_utc() -> datetime:
 
 
 # ------------------------------------------------------------------------------------------ authorization
-
-
-def require_list_admin(principal: Principal) -> uuid.UUID:
-    if principal.kind == "operator" and principal.role == "operator_admin" and principal.tenant_id:
-        return principal.tenant_id
-    raise Forbidden("only an operator admin of the tenant may change its vehicle lists", required_role="operator_admin")
 
 
 def require_list_reader(principal: Principal) -> uuid.UUID:
@@ -199,7 +193,7 @@ async def create_entry(
 ) -> repository.Row:
     """A new pass, whitelist or blocklist entry from the typed fields of its GraphQL input. DUPLICATE_ENTRY
     when a live entry of the plate on the same list overlaps it."""
-    tenant_id = require_list_admin(principal)
+    tenant_id = require_operator_admin(principal, "its vehicle lists")
     problems = Collector(input_label)
     values = rules.VALIDATORS[kind](fields, problems)
     await _check_facilities(session, tenant_id, values.get("facility_ids"), problems)
@@ -215,7 +209,7 @@ async def update_entry(
 ) -> repository.Row:
     """Change the given fields of a live entry (null clears an optional one); the whole entry is validated
     again as it will be stored."""
-    tenant_id = require_list_admin(principal)
+    tenant_id = require_operator_admin(principal, "its vehicle lists")
     await repository.lock_lists(session, tenant_id, kind)
     current = await repository.live_entry(session, kind, tenant_id, entry_id)
     if current is None:
@@ -236,7 +230,7 @@ async def revoke_entry(
     session: AsyncSession, principal: Principal, kind: ListKind, entry_id: uuid.UUID
 ) -> repository.Row:
     """End an entry now; it is kept (revoked) for the record and no longer counts."""
-    tenant_id = require_list_admin(principal)
+    tenant_id = require_operator_admin(principal, "its vehicle lists")
     revoked = await repository.update_entry(session, kind, tenant_id, entry_id, {"revoked_at": now_utc()})
     if revoked is None:
         raise NotFound(f"no live {LIST_NAMES[kind]} with this id belongs to your operator", field="id")
@@ -306,7 +300,7 @@ async def import_list(
 ) -> ImportReport:
     """Import a CSV list (see hub/access/csvfile.py for the columns): every row checked, duplicates within
     the file and against the live entries reported, and then either every row written or none."""
-    tenant_id = require_list_admin(principal)
+    tenant_id = require_operator_admin(principal, "its vehicle lists")
     say = progress or (lambda _message: None)
     if not dry_run:
         # Taken before reading the live entries, so none can appear between the check and the insert.

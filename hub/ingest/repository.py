@@ -13,8 +13,6 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.db import driver_of
-
 Row = Mapping[str, Any]
 
 # One statement for the whole request: duplicates (already in the inbox, or twice in this request) are
@@ -31,7 +29,7 @@ RETURNING id
 """
 
 
-async def insert_inbox_events_direct(
+async def insert_inbox_events(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, connector_id: uuid.UUID, columns: Mapping[str, list[Any]]
 ) -> list[uuid.UUID]:
     """columns: source_event_ids, kinds, device_external_ids, occurred_ats, bodies (JSON text), image_refs."""
@@ -47,13 +45,6 @@ async def insert_inbox_events_direct(
         columns["image_refs"],
     )
     return [row[0] for row in rows]
-
-
-async def insert_inbox_events(
-    session: AsyncSession, tenant_id: uuid.UUID, connector_id: uuid.UUID, columns: Mapping[str, list[Any]]
-) -> list[uuid.UUID]:
-    """`insert_inbox_events_direct` in the session's transaction."""
-    return await insert_inbox_events_direct(await driver_of(session), tenant_id, connector_id, columns)
 
 
 async def lock_pending_events(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Row]:

@@ -55,24 +55,6 @@ def _inbox_columns(events: Sequence[NormalizedEvent], image_refs: Sequence[str |
     }
 
 
-async def accept_events(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    connector_id: uuid.UUID,
-    events: Sequence[NormalizedEvent],
-    image_refs: Sequence[str | None],
-) -> AcceptResult:
-    """Write the events to the inbox (skipping ones already there) and enqueue applying the new ones
-    after the caller commits."""
-    if not events:
-        return AcceptResult([], 0)
-    columns = _inbox_columns(events, image_refs)
-    accepted = await repository.insert_inbox_events(session, tenant_id, connector_id, columns)
-    if accepted:
-        jobs.enqueue_merged(session, APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
-    return AcceptResult(accepted, len(events) - len(accepted))
-
-
 async def accept_webhook_events(
     db: Database,
     tenant_id: uuid.UUID,
@@ -80,15 +62,16 @@ async def accept_webhook_events(
     events: Sequence[NormalizedEvent],
     image_refs: Sequence[str | None],
 ) -> AcceptResult:
-    """`accept_events` for the webhook, in a transaction of its own that is committed when this returns
-    (unlike the other use cases here): one driver-level transaction without an ORM session, then the new
-    events handed to a merged job (hub.jobs), since one job per request of a busy sender swamps the worker."""
+    """Write the events to the inbox (skipping ones already there), in a transaction of its own committed when
+    this returns (unlike the other use cases here): one driver-level transaction without an ORM session, then
+    the new events handed to a merged job (hub.jobs), since one job per request of a busy sender swamps the
+    worker."""
     if not events:
         return AcceptResult([], 0)
     jobs.check_job(APPLY_JOB)  # a mistake is refused before anything is written
     columns = _inbox_columns(events, image_refs)
     async with db.driver_transaction(Scope("connector", tenant_id=tenant_id)) as conn:
-        accepted = await repository.insert_inbox_events_direct(conn, tenant_id, connector_id, columns)
+        accepted = await repository.insert_inbox_events(conn, tenant_id, connector_id, columns)
     if accepted:
         jobs.send_merged(APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
     return AcceptResult(accepted, len(events) - len(accepted))

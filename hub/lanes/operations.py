@@ -29,8 +29,7 @@ from hub.lanes.service import (
     operator_key,
     public_base_url,
 )
-from hub.principal import Principal
-from hub.supply.service import tenant_filter
+from hub.principal import Principal, tenant_filter
 
 # ------------------------------------------------------------------------------------------- lane codes
 

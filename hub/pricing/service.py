@@ -24,7 +24,7 @@ from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.pricing import repository
 from hub.pricing.rules import Quote, price
 from hub.pricing.tariff import VEHICLE_CLASSES, Tariff, validate
-from hub.principal import Principal
+from hub.principal import Principal, require_operator_admin, tenant_filter
 
 DEFAULT_VEHICLE_CLASS = "standard"
 # The longest stay a quote (or find-a-space's planned stay) prices: a month of parking is already a pass.
@@ -40,17 +40,6 @@ def now_utc() -> datetime:
 
 
 # ------------------------------------------------------------------------------------------ authorization
-
-
-def tenant_filter(principal: Principal) -> uuid.UUID | None:
-    """The explicit tenant filter for reads: a tenant-scoped caller reads only its tenant."""
-    return principal.tenant_id if principal.kind in ("operator", "connector") else None
-
-
-def require_tariff_admin(principal: Principal) -> uuid.UUID:
-    if principal.kind == "operator" and principal.role == "operator_admin" and principal.tenant_id:
-        return principal.tenant_id
-    raise Forbidden("only an operator admin of the tenant may set its tariffs", required_role="operator_admin")
 
 
 def require_history_reader(principal: Principal) -> None:
@@ -175,7 +164,7 @@ async def set_tariff(
     path as `field_of` names it for the caller (the engine's path goes in, e.g. `bands[2].start`), and nothing
     is written. A version may not start before the facility's latest version does (TARIFF_BACKDATED): the
     versions in effect over time then follow their numbers."""
-    tenant_id = require_tariff_admin(principal)
+    tenant_id = require_operator_admin(principal, "its tariffs")
     facility = await repository.facility(session, facility_id, tenant_id)
     if facility is None:
         raise NotFound("no live facility with this id belongs to your operator", field="facilityId")

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import Conflict, Forbidden, NotFound
-from hub.principal import Principal
+from hub.principal import Principal, require_operator_admin, tenant_filter
 from hub.supply import repository, rules
 from hub.supply.rules import problem
-from hub.supply.service import now_utc, require_operator_admin, tenant_filter
+from hub.supply.service import now_utc
 
 
 def require_device_reader(principal: Principal) -> None:

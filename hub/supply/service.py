@@ -23,7 +23,7 @@ from hub.history import service as history
 from hub.live import after_commit
 from hub.live.events import OccupancyChange
 from hub.pricing import service as pricing
-from hub.principal import Principal
+from hub.principal import Principal, require_operator_admin, tenant_filter
 from hub.supply import repository, rules
 from hub.supply.rules import DeviceHealth, Occupancy, problem
 from tenants import service as tenants_service
@@ -51,17 +51,6 @@ def confirmed_after(now: datetime) -> datetime:
 
 
 # ------------------------------------------------------------------------------------------ authorization
-
-
-def tenant_filter(principal: Principal) -> uuid.UUID | None:
-    """The explicit tenant filter for reads: a tenant-scoped caller reads only its tenant."""
-    return principal.tenant_id if principal.kind in ("operator", "connector") else None
-
-
-def require_operator_admin(principal: Principal) -> uuid.UUID:
-    if principal.kind == "operator" and principal.role == "operator_admin" and principal.tenant_id:
-        return principal.tenant_id
-    raise Forbidden("only an operator admin of the tenant may change its supply", required_role="operator_admin")
 
 
 def require_occupancy_reader(principal: Principal) -> None:
