@@ -18,12 +18,11 @@ from starlette.routing import Route
 from connectors import signatures
 from connectors.events import PayloadError
 from connectors.formats import ConnectorFormat, InboundRequest, parse
-from hub.db import Database, Scope
+from hub.db import Database
 from hub.ingest import service as ingest
 from hub.ingest.images import store_image
 from tenants import service as tenants
 
-AUTH_SCOPE = Scope("auth")
 # Connector credentials are cached this long per process: a disabled connector or a rotated-out secret stops
 # working within this time, and a busy sender costs no lookup per request.
 CREDENTIALS_TTL_SECONDS = 5.0
@@ -48,8 +47,7 @@ class CredentialCache:
         now = time.monotonic()
         entry = self._entries.get(connector_id)
         if entry is None or entry.expires <= now:
-            async with db.transaction(AUTH_SCOPE) as session:
-                connector = await tenants.connector_for_webhook(session, connector_id, datetime.now(UTC))
+            connector = await tenants.webhook_connector(db, connector_id)
             if len(self._entries) > 10_000:
                 self._entries.clear()
             entry = self._entries[connector_id] = _Cached(connector, now + self.ttl)

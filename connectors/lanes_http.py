@@ -51,7 +51,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors import signatures
-from connectors.http import AUTH_SCOPE, CREDENTIALS_TTL_SECONDS, problem
+from connectors.http import CREDENTIALS_TTL_SECONDS, problem
 from hub.db import Database
 from hub.errors import NotFound
 from hub.lanes import service as lanes
@@ -199,16 +199,10 @@ class LaneCredentials:
         now = time.monotonic()
         entry = self._connectors.get(tenant_id)
         if entry is None or entry.expires <= now:
-            found: list[tenants.WebhookConnector] = []
-            async with db.transaction(AUTH_SCOPE) as session:
-                for connector in await tenants.list_connectors(session, tenant_id):
-                    if connector.format == LANE_FORMAT:
-                        loaded = await tenants.connector_for_webhook(session, connector.id, datetime.now(UTC))
-                        if loaded is not None:
-                            found.append(loaded)
+            found = await tenants.webhook_connectors_of(db, tenant_id, LANE_FORMAT)
             if len(self._connectors) > 10_000:
                 self._connectors.clear()
-            entry = self._connectors[tenant_id] = _Connectors(tuple(found), now + self.ttl)
+            entry = self._connectors[tenant_id] = _Connectors(found, now + self.ttl)
         return entry.connectors
 
     def clear(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
-from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy import Row, Select, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -346,11 +346,23 @@ async def delete_expired_connector_secrets(
 
 async def connector_with_live_secrets(session: AsyncSession, connector_id: uuid.UUID, now: datetime) -> Row | None:
     """The connector's columns and `secrets`, its secrets not expired at `now`, newest first, in one query."""
+    return (await session.execute(_with_live_secrets(now).where(Connector.id == connector_id))).one_or_none()
+
+
+async def connectors_with_live_secrets(
+    session: AsyncSession, tenant_id: uuid.UUID, format: str, now: datetime
+) -> list[Row]:
+    """The tenant's connectors of `format`, each with its live secrets as above, in one query."""
+    statement = _with_live_secrets(now).where(Connector.tenant_id == tenant_id, Connector.format == format)
+    return list((await session.execute(statement)).all())
+
+
+def _with_live_secrets(now: datetime) -> Select:
     secrets = ConnectorSecret.__table__
     live_secrets = func.array_agg(
         aggregate_order_by(secrets.c.secret, secrets.c.created_at.desc(), secrets.c.id.desc())
     ).filter(secrets.c.id.is_not(None))
-    statement = (
+    return (
         select(*Connector.__table__.columns, live_secrets.label("secrets"))
         .select_from(Connector.__table__)
         .outerjoin(
@@ -359,7 +371,5 @@ async def connector_with_live_secrets(session: AsyncSession, connector_id: uuid.
             & (secrets.c.connector_id == Connector.id)
             & (secrets.c.expires_at.is_(None) | (secrets.c.expires_at > now)),
         )
-        .where(Connector.id == connector_id)
         .group_by(Connector.tenant_id, Connector.id)
     )
-    return (await session.execute(statement)).one_or_none()

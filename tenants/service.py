@@ -17,6 +17,7 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.db import Database, Scope
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.principal import Principal
 from tenants import repository, rules
@@ -197,6 +198,10 @@ class WebhookConnector:
     secrets: tuple[str, ...]  # unexpired, newest first
 
 
+# The webhook routes look a connector up by id before they know its tenant.
+AUTH_SCOPE = Scope("auth")
+
+
 def connector_admin_tenant(principal: Principal) -> uuid.UUID:
     """The tenant whose connectors the caller may change: an operator admin's own."""
     if principal.is_operator_admin and principal.tenant_id is not None:
@@ -300,8 +305,25 @@ async def connector_for_webhook(
     """The connector a webhook request names, with its secrets valid at `now`, newest first; None when there
     is no such connector. Runs in the caller's transaction under the `auth` scope, in one query."""
     row = await repository.connector_with_live_secrets(session, connector_id, now)
-    if row is None:
-        return None
+    return None if row is None else _webhook_connector(row)
+
+
+async def webhook_connector(db: Database, connector_id: uuid.UUID) -> WebhookConnector | None:
+    """`connector_for_webhook` in a transaction of its own under the `auth` scope (the webhook route knows no
+    tenant before it has the connector)."""
+    async with db.transaction(AUTH_SCOPE) as session:
+        return await connector_for_webhook(session, connector_id, datetime.now(UTC))
+
+
+async def webhook_connectors_of(db: Database, tenant_id: uuid.UUID, format: str) -> tuple[WebhookConnector, ...]:
+    """The tenant's connectors of `format` with their live secrets (the lanes' gate API accepts any enabled
+    native one), in one query under the `auth` scope."""
+    async with db.transaction(AUTH_SCOPE) as session:
+        rows = await repository.connectors_with_live_secrets(session, tenant_id, format, datetime.now(UTC))
+    return tuple(_webhook_connector(row) for row in rows)
+
+
+def _webhook_connector(row: Any) -> WebhookConnector:
     return WebhookConnector(
         tenant_id=row.tenant_id,
         id=row.id,
