@@ -20,7 +20,6 @@ from connectors.events import PayloadError
 from connectors.formats import ConnectorFormat, InboundRequest, parse
 from hub.db import Database
 from hub.ingest import service as ingest
-from hub.ingest.images import store_image
 from tenants import service as tenants
 
 # Connector credentials are cached this long per process: a disabled connector or a rotated-out secret stops
@@ -101,13 +100,7 @@ async def receive(request: Request) -> JSONResponse:
     except PayloadError as error:
         return JSONResponse(error.as_json(), status_code=400)
     media_dir = request.app.state.settings.media_dir
-    stored: dict[int, str] = {}  # one upload shared by every plate in the picture is hashed and stored once
-    image_refs: list[str | None] = []
-    for event in parsed.events:
-        if event.image and id(event.image) not in stored:
-            stored[id(event.image)] = store_image(media_dir, event.image)
-        image_refs.append(stored[id(event.image)] if event.image else None)
-    result = await ingest.accept_webhook_events(db, connector.tenant_id, connector.id, parsed.events, image_refs)
+    result = await ingest.accept_webhook_events(db, connector.tenant_id, connector.id, parsed.events, media_dir)
     return JSONResponse(
         {"accepted": len(result.accepted), "duplicates": result.duplicates, "ignored": parsed.ignored},
         status_code=202,

@@ -3,6 +3,7 @@ and let operators see and replay dead events. Functions never commit; their call
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections import defaultdict
@@ -21,6 +22,7 @@ from hub.errors import DomainError, Forbidden
 from hub.history import service as history
 from hub.history.service import SpaceTransitions
 from hub.ingest import repository, rules
+from hub.ingest.images import store_image
 from hub.ingest.rules import DeviceState, Outcome, SpaceState
 from hub.live import OccupancyChange
 from hub.principal import Principal
@@ -55,12 +57,22 @@ def _inbox_columns(events: Sequence[NormalizedEvent], image_refs: Sequence[str |
     }
 
 
+async def _store_images(media_dir: str, events: Sequence[NormalizedEvent]) -> list[str | None]:
+    """Each event's image stored by content hash (off the event loop: it writes files); one upload shared by
+    every plate in the picture is stored once."""
+    stored: dict[int, str] = {}
+    for event in events:
+        if event.image and id(event.image) not in stored:
+            stored[id(event.image)] = await asyncio.to_thread(store_image, media_dir, event.image)
+    return [stored[id(event.image)] if event.image else None for event in events]
+
+
 async def accept_webhook_events(
     db: Database,
     tenant_id: uuid.UUID,
     connector_id: uuid.UUID,
     events: Sequence[NormalizedEvent],
-    image_refs: Sequence[str | None],
+    media_dir: str,
 ) -> AcceptResult:
     """Write the events to the inbox (skipping ones already there), in a transaction of its own committed when
     this returns (unlike the other use cases here): one driver-level transaction without an ORM session, then
@@ -69,7 +81,7 @@ async def accept_webhook_events(
     if not events:
         return AcceptResult([], 0)
     jobs.check_job(APPLY_JOB)  # a mistake is refused before anything is written
-    columns = _inbox_columns(events, image_refs)
+    columns = _inbox_columns(events, await _store_images(media_dir, events))
     async with db.driver_transaction(Scope("connector", tenant_id=tenant_id)) as conn:
         accepted = await repository.insert_inbox_events(conn, tenant_id, connector_id, columns)
     if accepted:
