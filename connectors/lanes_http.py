@@ -1,5 +1,6 @@
-"""`POST /lanes/{lane_id}/reads` and `POST /lanes/{lane_id}/faults`: a gate controller asks, synchronously, whether
-its barrier opens for the vehicle its cameras read, and reports its faults.
+"""The lanes' gate API: a gate controller asks, synchronously, whether its barrier opens for the vehicle its cameras
+read (`POST /lanes/{lane_id}/reads`), reports its faults (`POST /lanes/{lane_id}/faults`), and fetches and
+acknowledges the commands agents send it (`GET /lanes/{lane_id}/commands`, `POST .../commands/{id}/ack`).
 
 Authentication. A lane speaks as its operator's connector: any enabled connector of the lane's operator with the
 `native` format may call for any of the operator's lanes (devices are bound to lanes, connectors are not, so the
@@ -32,6 +33,28 @@ Errors are JSON `{error, message}`: 404 unknown_lane, 403 no_lane_connector / co
 
 Faults: `{"kind": "barrier_stuck", "detail": <any JSON>, "at": ISO (optional)}` puts a `gate_fault` exception in
 the facility's queue and answers 201 `{"exception_id": "..."}`.
+
+Commands (hub.lanes.gates). `GET /lanes/{lane_id}/commands?wait=<0..25>` answers the lane's live commands (today
+only `open`, an agent's remote open) and marks them delivered:
+
+    {"commands": [{"id": "...", "command": "open", "reason": "driver waiting, motor reset",
+                   "requested_at": "...", "expires_at": "..."}]}
+
+With `wait` above 0 (seconds, decimals allowed) it is a long poll: it answers as soon as a command arrives, or
+with an empty list when the wait is over; the gate calls again at once. A signed GET signs an empty body. A
+command delivered but not acknowledged is delivered again on every fetch until it expires (the gate may have lost
+the answer): the gate acts once per command id and ignores repeats. A command that expired (a minute after the
+agent asked, unless said otherwise) is never delivered: the gate never acts on a stale open.
+
+`POST /lanes/{lane_id}/commands/{command_id}/ack` with `{"outcome": "opened" | "failed", "detail": <any JSON>}`
+records what the barrier did, once: the same outcome again answers 200 and changes nothing (`"repeated": true`), a
+different one 409 `already_acknowledged`. An acknowledgement after expiry is still recorded. `failed` also puts a
+`gate_fault` exception in the facility's queue (its id is `fault_exception_id`). The answer, 200:
+
+    {"id": "...", "status": "acknowledged" | "failed", "outcome": "opened" | "failed", "acknowledged_at": "...",
+     "fault_exception_id": null, "repeated": false}
+
+An unknown command, or another lane's, is 404 unknown_command.
 """
 
 from __future__ import annotations
@@ -54,6 +77,7 @@ from connectors import signatures
 from connectors.http import CREDENTIALS_TTL_SECONDS, problem
 from hub.db import Database
 from hub.errors import NotFound
+from hub.lanes import gate_rules, gates
 from hub.lanes import service as lanes
 from hub.lanes.rules import MAX_READS, Read, make_read
 from tenants import service as tenants
@@ -314,7 +338,86 @@ async def receive_fault(request: Request) -> JSONResponse:
     return JSONResponse({"exception_id": str(exception_id)}, status_code=201)
 
 
+def _wait(value: str | None) -> float:
+    if value is None or not value.strip():
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise MalformedPassage("wait", "must be a number of seconds") from None
+    if not math.isfinite(seconds) or not 0 <= seconds <= gate_rules.MAX_WAIT_SECONDS:
+        raise MalformedPassage("wait", f"must be from 0 to {gate_rules.MAX_WAIT_SECONDS:.0f} seconds, got {value}")
+    return seconds
+
+
+async def fetch_commands(request: Request) -> JSONResponse:
+    caller = await _caller(request)
+    if isinstance(caller, JSONResponse):
+        return caller
+    try:
+        wait = _wait(request.query_params.get("wait"))
+    except MalformedPassage as error:
+        return error.response()
+    broker = getattr(request.app.state, "gate_broker", None)
+    commands = await gates.await_commands(
+        request.app.state.db, broker, caller.tenant_id, caller.lane_id, wait, gone=request.is_disconnected
+    )
+    return JSONResponse({"commands": [command.for_gate() for command in commands]})
+
+
+def _acknowledgement(body: bytes) -> tuple[str, Any]:
+    data = _object(body)
+    outcome = data.get("outcome")
+    if outcome not in gate_rules.GATE_OUTCOMES:
+        raise MalformedPassage("outcome", f"must be one of {', '.join(gate_rules.GATE_OUTCOMES)}")
+    detail = data.get("detail")
+    if len(orjson.dumps(detail)) > MAX_FAULT_DETAIL_BYTES:
+        raise MalformedPassage("detail", f"must be at most {MAX_FAULT_DETAIL_BYTES} bytes of JSON")
+    return outcome, detail
+
+
+async def acknowledge_command(request: Request) -> JSONResponse:
+    caller = await _caller(request)
+    if isinstance(caller, JSONResponse):
+        return caller
+    try:
+        command_id = uuid.UUID(request.path_params["command_id"])
+    except ValueError:
+        return problem(404, "unknown_command", "no command has this id")
+    try:
+        outcome, detail = _acknowledgement(caller.body)
+    except MalformedPassage as error:
+        return error.response()
+    try:
+        answer = await gates.acknowledge(
+            request.app.state.db,
+            caller.tenant_id,
+            caller.lane_id,
+            command_id,
+            outcome,
+            detail,
+            connector_id=caller.connector.id,
+        )
+    except NotFound as error:
+        return problem(404, "unknown_command", error.message)
+    except gate_rules.AlreadyAcknowledged as error:
+        return problem(409, "already_acknowledged", error.message, **error.details)
+    command = answer.command
+    return JSONResponse(
+        {
+            "id": str(command.id),
+            "status": command.status(gates.now_utc()),
+            "outcome": command.outcome,
+            "acknowledged_at": None if command.acknowledged_at is None else command.acknowledged_at.isoformat(),
+            "fault_exception_id": None if command.fault_exception_id is None else str(command.fault_exception_id),
+            "repeated": answer.repeated,
+        }
+    )
+
+
 routes = [
     Route("/lanes/{lane_id}/reads", receive_reads, methods=["POST"]),
     Route("/lanes/{lane_id}/faults", receive_fault, methods=["POST"]),
+    Route("/lanes/{lane_id}/commands", fetch_commands, methods=["GET"]),
+    Route("/lanes/{lane_id}/commands/{command_id}/ack", acknowledge_command, methods=["POST"]),
 ]

@@ -21,6 +21,7 @@ from hub import jobs, oauth, observability
 from hub.auth import KeyStore
 from hub.config import Settings, get_settings
 from hub.db import Database
+from hub.lanes.gate_broker import GateCommandBroker
 from hub.live import LiveBroker, after_commit
 from hub.notify.broker import NotificationBroker
 from hub.queue.broker import QueueBroker
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await app.state.notify_broker.start()
         app.state.queue_broker = QueueBroker(redis)
         await app.state.queue_broker.start()
+        # And for gates waiting for a command (GET /lanes/{id}/commands).
+        app.state.gate_broker = GateCommandBroker(redis)
+        await app.state.gate_broker.start()
         # Everything built so far (schema, modules, pools) lives as long as the process: moved out of the
         # collector's sight, full collections stop re-scanning it, which otherwise shows up as latency spikes.
         gc.freeze()
@@ -103,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await live.stop()  # ends open subscriptions before their Redis goes away
             await app.state.notify_broker.stop()
             await app.state.queue_broker.stop()
+            await app.state.gate_broker.stop()  # gates still waiting poll for the rest of their wait
             # Notifications and queue changes committed just before shutdown still reach their subscribers.
             await after_commit.drain()
             await jobs.drain_dispatches()  # jobs committed just before shutdown still reach Redis

@@ -1,5 +1,5 @@
-"""Lot sessions, lane decisions, exceptions and their audit trail, lane codes' keys, auto-pay authorizations and
-pending charges.
+"""Lot sessions, lane decisions, exceptions and their audit trail, lane codes' keys, auto-pay authorizations,
+pending charges and the commands sent to gates.
 
 A lot session is one stay of a vehicle (by plate, or by a driver's account when it has none) in an off-street lot,
 from the entry lane's decision to the exit lane's. Each passage at a lane (the reads of one vehicle at the barrier)
@@ -310,3 +310,84 @@ class PendingCharge(Base):
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
+
+
+GATE_COMMANDS = ("open",)
+GATE_OUTCOMES = ("opened", "failed")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    # Spelled out: a one-element tuple would format as "('open',)", which is not SQL.
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
+class GateCommand(Base):
+    """A command to a lane's gate controller: today only `open`, an agent's remote open of the barrier. The gate
+    fetches its lane's pending commands (`GET /lanes/{id}/commands`, which marks them delivered) and acknowledges
+    each with what the barrier did (`.../ack`). A command expires `expires_at` (a minute after the request by
+    default): a barrier must not open minutes later for whoever is standing there then.
+
+    The status (pending, delivered, acknowledged, failed, expired) is not stored: it follows from the facts kept
+    here (delivered_at, acknowledged_at, outcome) and the clock (hub.lanes.gate_rules.status_of). A stored status
+    would read `pending` past its expiry until some sweep flipped it; derived, the gate's fetch (which skips expired
+    commands) and the agent's view always agree, and no periodic job is needed."""
+
+    __tablename__ = "gate_commands"
+    __table_args__ = (
+        _lane_fk("lane_id", "gate_commands"),
+        ForeignKeyConstraint(
+            ["tenant_id", "exception_id"],
+            ["exceptions.tenant_id", "exceptions.id"],
+            name="fk_gate_commands_exception_id_exceptions",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "fault_exception_id"],
+            ["exceptions.tenant_id", "exceptions.id"],
+            name="fk_gate_commands_fault_exception_id_exceptions",
+        ),
+        CheckConstraint(_one_of("command", GATE_COMMANDS), name="command_known"),
+        CheckConstraint(f"outcome IS NULL OR {_one_of('outcome', GATE_OUTCOMES)}", name="outcome_known"),
+        CheckConstraint("(acknowledged_at IS NULL) = (outcome IS NULL)", name="ack_has_outcome"),
+        CheckConstraint("expires_at > requested_at", name="expires_after_request"),
+        CheckConstraint("deliveries >= 0", name="deliveries_nonnegative"),
+        CheckConstraint("fault_exception_id IS NULL OR outcome = 'failed'", name="fault_only_when_failed"),
+        # The gate's fetch (a lane's recent commands: a command lives at most gate_rules.MAX_TTL, so the fetch reads
+        # only that range) and the foreign key to lanes.
+        Index("ix_gate_commands_lane_time", "tenant_id", "lane_id", "requested_at"),
+        # One command per exception: an exception is resolved once, and only its resolution opens the gate. Also
+        # the queue's lookup of an item's command and the foreign key's index.
+        Index(
+            "uq_gate_commands_exception",
+            "tenant_id",
+            "exception_id",
+            unique=True,
+            postgresql_where=sql("exception_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_gate_commands_fault_exception",
+            "tenant_id",
+            "fault_exception_id",
+            postgresql_where=sql("fault_exception_id IS NOT NULL"),
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    id: Mapped[uuid.UUID] = uuid_column()
+    lane_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    command: Mapped[str] = mapped_column(Text, nullable=False, server_default="open")
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(Text, nullable=False)  # the agent's token subject
+    # The exception whose resolution asked for it (null for a command not raised from the queue).
+    exception_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    requested_at: Mapped[datetime] = timestamp_now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The first delivery, and how many fetches returned it (a gate that lost an answer fetches it again).
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deliveries: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("0"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # the gate's connector
+    outcome: Mapped[str | None] = mapped_column(Text)  # what the barrier did: opened or failed
+    outcome_detail: Mapped[Any | None] = mapped_column(JSONB)  # the gate's own words
+    # The gate_fault exception a failed open raised.
+    fault_exception_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -10,8 +10,13 @@ Resolving. Correcting the plate decides the passage again as the lane would (sou
 settles the exception, and so does a decision that raised a new exception (the new one carries the problem on,
 claimed by the same agent); any other hold (payment due, lot full) leaves it claimed, with the re-decision in its
 detail. Opening the gate remotely, closing the session at a manual amount and waiving each settle it, and each
-needs a reason. There is no gate command channel yet: a remote open is recorded as a gate command intent in the
-resolution (`gate_command`, status `recorded`) for that channel to deliver.
+needs a reason.
+
+Opening the gate. A remote open (openGateRemotely, `openGate` on closing or waiving, and a re-decision that opens)
+sends the lane's gate controller an `open` command through the gate command channel (hub.lanes.gates), written in
+the resolution's transaction: the command exists exactly when the resolution does. The resolution keeps a
+reference to it (`gate_command`: its id, lane, who asked, when, until when, why) for the audit trail; what became of
+it (delivered, acknowledged, failed, expired) is the command's own status, which the queue item shows.
 """
 
 from __future__ import annotations
@@ -149,15 +154,23 @@ def redecision_settles(decision: str, raised_exception: bool) -> bool:
     return decision == "open" or raised_exception
 
 
-def gate_command(lane_id: uuid.UUID, agent: Agent, at: datetime, reason: str | None) -> dict[str, Any]:
-    """A remote open of the lane's barrier, as recorded until a gate command channel delivers it."""
+def gate_command(
+    command_id: uuid.UUID,
+    lane_id: uuid.UUID,
+    agent: Agent,
+    requested_at: datetime,
+    expires_at: datetime,
+    reason: str | None,
+) -> dict[str, Any]:
+    """The resolution's reference to the open command it sent (the command's status lives with the command)."""
     return {
+        "id": str(command_id),
         "command": "open",
         "lane_id": str(lane_id),
         "requested_by": agent.subject,
-        "requested_at": at.isoformat(),
+        "requested_at": requested_at.isoformat(),
+        "expires_at": expires_at.isoformat(),
         "reason": reason,
-        "status": "recorded",
     }
 
 

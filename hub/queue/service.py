@@ -8,11 +8,15 @@ never commit, except `correct_plate_and_redecide`, which decides at the lane in 
 operator's connector scope, as the lane's gate would (the lane reads what only lanes may read, such as auto-pay
 authorizations by plate).
 
+Opening the gate remotely sends the lane's gate an open command (hub.lanes.gates) in the resolution's transaction;
+the queue item shows the command and what became of it (`gate_commands`).
+
 Live. Every change is published on the tenant's `tenant:<id>:exceptions` channel after its transaction commits,
 with the whole queue item (see hub.queue.events). Exceptions raised by hub.lanes (lane decisions, gate faults,
 this module's sweep) are noted on the session by `hub.lanes.service.raise_exception`; just before that
 transaction commits their items are read (one statement, in a savepoint so it can never fail the decision) and
-published once it has committed.
+published once it has committed. A gate's answer to a remote open is noted the same way (hub.lanes.gates) and
+publishes the exception's item again (`updated`, by `gate`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sqlalchemy.orm import Session
 from hub import jobs
 from hub.db import Database, Scope
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.lanes import gates
 from hub.lanes import rules as lane_rules
 from hub.lanes import service as lanes
 from hub.live import after_commit
@@ -49,6 +54,8 @@ logger = logging.getLogger("parkhub.queue")
 MAX_FACILITIES = 200
 # The camera name of an agent's corrected read.
 AGENT_CAMERA = "agent"
+# Who changed an item when a lane's gate answered a remote open (the live event's actor).
+GATE_ACTOR = "gate"
 
 # The job that tells the operator's webhooks (`exception.raised`) of exceptions a transaction raised.
 NOTIFY_RAISED_JOB = "notify_exceptions_raised"
@@ -99,9 +106,27 @@ def _read_raised_exceptions(session: Session) -> None:
             logger.warning("queue: operators' webhooks not told of %d exception(s): %s", len(exception_ids), error)
 
 
+@orm_events.listens_for(Session, "before_commit")
+def _read_gate_answers(session: Session) -> None:
+    """A gate's answer to a remote open changes what the exception's item shows (its gate command): agents' live
+    queues get the item again, as `updated` by `gate`."""
+    answered = session.info.pop(gates.GATE_ANSWERS_KEY, None)
+    if not answered:
+        return
+    try:
+        with session.begin_nested():  # a failure here is the live view's loss, never the gate's answer's
+            rows = repository.items_in_commit(session, answered)
+    except Exception:
+        logger.exception("queue: could not read %d answered exception(s) to publish", len(answered))
+        return
+    at = now_utc()
+    _stage(session, [QueueEvent("updated", GATE_ACTOR, at, QueueItem.of_row(row)) for row in rows])
+
+
 @orm_events.listens_for(Session, "after_rollback")
 def _discard_after_rollback(session: Session) -> None:
     session.info.pop(lanes.RAISED_EXCEPTIONS_KEY, None)
+    session.info.pop(gates.GATE_ANSWERS_KEY, None)
 
 
 async def queue_watch(
@@ -204,6 +229,15 @@ async def audit_trails(
     return trails
 
 
+async def gate_commands(
+    session: AsyncSession, principal: Principal, exception_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, gates.GateCommand]:
+    """The gate command each exception's resolution sent, by exception id (absent when none, or when the exception
+    is not the operator's)."""
+    agent = rules.agent_of(principal)
+    return await gates.commands_of_exceptions(session, agent.tenant_id, list(dict.fromkeys(exception_ids)))
+
+
 # ---------------------------------------------------------------------------------------------- actions
 
 
@@ -239,6 +273,27 @@ async def _audit(
         reason=reason,
         detail=detail,
     )
+
+
+async def _open_gate(
+    session: AsyncSession,
+    agent: Agent,
+    exception_id: uuid.UUID,
+    lane_id: uuid.UUID,
+    reason: str | None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Send the lane's gate an open command in the resolution's transaction; the resolution's reference to it."""
+    command = await gates.request_open(
+        session,
+        tenant_id=agent.tenant_id,
+        lane_id=lane_id,
+        requested_by=agent.subject,
+        reason=reason,
+        exception_id=exception_id,
+        at=at,
+    )
+    return rules.gate_command(command.id, lane_id, agent, command.requested_at, command.expires_at, reason)
 
 
 def _lane_of(row: Any) -> uuid.UUID:
@@ -304,12 +359,13 @@ async def _resolve(
 async def open_gate_remotely(
     session: AsyncSession, principal: Principal, exception_id: uuid.UUID, reason: str | None
 ) -> QueueItem:
-    """Open the exception's lane barrier remotely and resolve it. Recorded as a gate command intent (see rules)."""
+    """Open the exception's lane barrier remotely and resolve it: an open command goes to the lane's gate (see
+    rules)."""
     agent = rules.agent_of(principal)
     why = rules.check_reason(reason)
     row = await _locked(session, agent, exception_id)
     rules.check_holder(row["state"], row["claimed_by"], agent)
-    command = rules.gate_command(_lane_of(row), agent, now_utc(), why)
+    command = await _open_gate(session, agent, exception_id, _lane_of(row), why)
     return await _resolve(session, agent, exception_id, rules.GATE_OPENED, why, {"gate_command": command})
 
 
@@ -341,7 +397,7 @@ async def close_session_at_amount(
         raise Conflict("the session is closed already", code="SESSION_NOT_OPEN", field="id")
     resolution: dict[str, Any] = {"session_id": str(session_id), "amount_fen": amount_fen}
     if open_gate:
-        resolution["gate_command"] = rules.gate_command(_lane_of(row), agent, now_utc(), why)
+        resolution["gate_command"] = await _open_gate(session, agent, exception_id, _lane_of(row), why)
     return await _resolve(session, agent, exception_id, rules.SESSION_CLOSED, why, resolution)
 
 
@@ -380,7 +436,7 @@ async def waive_exception(
         closed = await _close(session, agent, row, session_id, 0, rules.WAIVED_BY_AGENT)
         resolution["session_closed"] = None if closed is None else str(session_id)
     if open_gate:
-        resolution["gate_command"] = rules.gate_command(_lane_of(row), agent, now_utc(), why)
+        resolution["gate_command"] = await _open_gate(session, agent, exception_id, _lane_of(row), why)
     return await _resolve(session, agent, exception_id, rules.WAIVED, why, resolution)
 
 
@@ -448,7 +504,7 @@ async def _correct(
         await _audit(session, agent, answer.exception_id, rules.CLAIMED, detail={"supersedes": str(exception_id)})
     resolution: dict[str, Any] = {"plate": read.plate, "redecision": redecision}
     if answer.decision == "open":  # the gate asked once and was told to hold: it must now be told to open
-        resolution["gate_command"] = rules.gate_command(row["lane_id"], agent, at, why)
+        resolution["gate_command"] = await _open_gate(session, agent, exception_id, row["lane_id"], why, at)
     detail = {"from": row["plate"], "settled": settled, **resolution}
     if not settled:
         await _audit(session, agent, exception_id, rules.PLATE_CORRECTED, why, detail)

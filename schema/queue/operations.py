@@ -122,8 +122,9 @@ class QueueMutation:
 
     @strawberry.mutation(
         description="Decide the exception's passage again with the plate the agent read, as the lane would (source "
-        "AGENT). An open decision resolves the exception (and records a remote open of the gate); so does a "
-        "decision that raises a new exception, which the agent then holds; other holds leave it claimed."
+        "AGENT). An open decision resolves the exception and sends the lane's gate an open command (see the item's "
+        "gateCommand); so does a decision that raises a new exception, which the agent then holds; other holds leave "
+        "it claimed."
     )
     async def correct_plate_and_redecide(
         self, info: Info, id: relay.GlobalID, plate: str, reason: OptionalReason = None
@@ -134,8 +135,9 @@ class QueueMutation:
         return PlateCorrection.of(correction, info.context.now)
 
     @strawberry.mutation(
-        description="Open the exception's lane barrier remotely and resolve it. Recorded as a gate command intent in "
-        "the resolution (no gate command channel delivers it yet)."
+        description="Open the exception's lane barrier remotely and resolve it: the lane's gate controller is sent an "
+        "open command, which expires unanswered after a minute; the item's gateCommand shows whether the barrier "
+        "opened."
     )
     async def open_gate_remotely(self, info: Info, id: relay.GlobalID, reason: Reason = None) -> ExceptionQueueItem:
         async with info.context.write() as session:
@@ -144,7 +146,7 @@ class QueueMutation:
 
     @strawberry.mutation(
         description="Close the exception's lot session at an amount the agent sets (fen, 0 or more) and resolve it; "
-        "openGate also records a remote open of the lane's barrier."
+        "openGate also sends the lane's gate an open command (see the item's gateCommand)."
     )
     async def close_session_at_amount(
         self, info: Info, id: relay.GlobalID, amount_fen: int, reason: Reason = None, open_gate: bool = False
@@ -157,7 +159,7 @@ class QueueMutation:
 
     @strawberry.mutation(
         description="Resolve with no charge: at an exit lane the exception's open session closes at 0. openGate also "
-        "records a remote open of the lane's barrier."
+        "sends the lane's gate an open command (see the item's gateCommand)."
     )
     async def waive_exception(
         self, info: Info, id: relay.GlobalID, reason: Reason = None, open_gate: bool = False

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 
 import strawberry
@@ -14,6 +14,7 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from hub.lanes import gates
 from hub.queue import service as queue
 from hub.queue.events import QueueEvent, QueueItem, QueueSession
 from schema.context import Context, Info
@@ -33,7 +34,10 @@ class ExceptionQueueAction(Enum):
     RAISED = strawberry.enum_value("raised", description="A lane (or the barrier-held sweep) raised it")
     CLAIMED = strawberry.enum_value("claimed", description="An agent claimed it (or an admin took it over)")
     RELEASED = strawberry.enum_value("released", description="Its agent gave it back to the queue")
-    UPDATED = strawberry.enum_value("updated", description="Its agent corrected the plate; the lane still holds")
+    UPDATED = strawberry.enum_value(
+        "updated",
+        description="Its agent corrected the plate and the lane still holds, or the lane's gate answered a remote open",
+    )
     RESOLVED = strawberry.enum_value("resolved", description="Its agent settled it")
 
 
@@ -90,6 +94,10 @@ class ExceptionAuditLine:
         return cls(at=line.at, actor=line.actor, action=line.action, reason=line.reason, detail=line.detail)
 
 
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
 _AUDIT_LOADER = "queue_audit_loader"
 
 
@@ -107,6 +115,86 @@ def _audit_loader(context: Context) -> DataLoader[uuid.UUID, list[ExceptionAudit
 
         found = DataLoader(load_fn=load, cache=False)
         setattr(context, _AUDIT_LOADER, found)
+    return found
+
+
+@strawberry.enum(description="Where a command to a lane's gate stands")
+class GateCommandStatus(Enum):
+    PENDING = strawberry.enum_value("pending", description="Waiting for the gate to fetch it")
+    DELIVERED = strawberry.enum_value(
+        "delivered", description="The gate fetched it and has not answered yet (it is delivered again until it expires)"
+    )
+    ACKNOWLEDGED = strawberry.enum_value("acknowledged", description="The gate answered: the barrier opened")
+    FAILED = strawberry.enum_value("failed", description="The gate answered: the barrier did not open (a gate fault)")
+    EXPIRED = strawberry.enum_value(
+        "expired", description="Nobody answered before it expired; no gate acts on it any more"
+    )
+
+
+@strawberry.enum(description="What the barrier did, as the gate answered")
+class GateCommandOutcome(Enum):
+    OPENED = "opened"
+    FAILED = "failed"
+
+
+@strawberry.type(description="A command sent to a lane's gate controller (today: open the barrier)")
+class GateCommand:
+    id: strawberry.ID = strawberry.field(description="The command's id, as the gate sees and acknowledges it")
+    command: str = strawberry.field(description="open")
+    status: GateCommandStatus = strawberry.field(description="Where it stands now")
+    lane: relay.GlobalID
+    reason: str | None = strawberry.field(description="Why, as the agent said (the gate is told too)")
+    requested_by: str = strawberry.field(description="The agent's token subject")
+    requested_at: datetime
+    expires_at: datetime = strawberry.field(description="No gate is told after this; unanswered, it reads EXPIRED")
+    delivered_at: datetime | None = strawberry.field(description="When the gate first fetched it")
+    deliveries: int = strawberry.field(description="How many fetches returned it (a gate may fetch it again)")
+    acknowledged_at: datetime | None = strawberry.field(description="When the gate answered")
+    outcome: GateCommandOutcome | None = strawberry.field(description="What the barrier did, as the gate answered")
+    outcome_detail: JSON | None = strawberry.field(description="What else the gate said")
+    fault_exception: relay.GlobalID | None = strawberry.field(
+        description="The gate_fault exception a failed open raised (a LaneException)"
+    )
+
+    @classmethod
+    def of(cls, command: gates.GateCommand, as_of: datetime) -> GateCommand:
+        fault = command.fault_exception_id
+        return cls(
+            id=strawberry.ID(str(command.id)),
+            command=command.command,
+            status=GateCommandStatus(command.status(as_of)),
+            lane=relay.GlobalID("Lane", str(command.lane_id)),
+            reason=command.reason,
+            requested_by=command.requested_by,
+            requested_at=command.requested_at,
+            expires_at=command.expires_at,
+            delivered_at=command.delivered_at,
+            deliveries=command.deliveries,
+            acknowledged_at=command.acknowledged_at,
+            outcome=None if command.outcome is None else GateCommandOutcome(command.outcome),
+            outcome_detail=command.outcome_detail,
+            fault_exception=None if fault is None else relay.GlobalID("LaneException", str(fault)),
+        )
+
+
+_GATE_COMMAND_LOADER = "queue_gate_command_loader"
+
+
+def _gate_command_loader(context: Context) -> DataLoader[uuid.UUID, GateCommand | None]:
+    """The gate commands of the items a result shows, in one statement; like the audit trails' loader, each batch
+    reads in a short transaction of its own and nothing is cached (a subscription's next event shows the command as
+    it is then, its status as of the read)."""
+    found: DataLoader[uuid.UUID, GateCommand | None] | None = getattr(context, _GATE_COMMAND_LOADER, None)
+    if found is None:
+
+        async def load(ids: Sequence[uuid.UUID]) -> list[GateCommand | None]:
+            async with context.db.transaction(context.principal.db_scope()) as session:
+                commands = await queue.gate_commands(session, context.principal, list(ids))
+            as_of = now_utc()
+            return [None if (c := commands.get(i)) is None else GateCommand.of(c, as_of) for i in ids]
+
+        found = DataLoader(load_fn=load, cache=False)
+        setattr(context, _GATE_COMMAND_LOADER, found)
     return found
 
 
@@ -131,8 +219,8 @@ class ExceptionQueueItem:
     resolved_by: str | None
     resolved_at: datetime | None
     resolution: JSON | None = strawberry.field(
-        description="How it was settled; a remote open is in `gate_command` (status `recorded`: no gate command "
-        "channel delivers it yet)"
+        description="How it was settled; a remote open names the command it sent in `gate_command` (its id, lane, "
+        "who asked, when, until when, why): what became of it is in gateCommand"
     )
     row_id: strawberry.Private[uuid.UUID]
     as_of: strawberry.Private[datetime]
@@ -180,11 +268,21 @@ class ExceptionQueueItem:
     async def actions(self, info: Info) -> list[ExceptionAuditLine]:
         return await _audit_loader(info.context).load(self.row_id)
 
+    @strawberry.field(
+        description="The open command this exception's resolution sent to the lane's gate, and what became of it "
+        "(pending, delivered, acknowledged with the barrier's outcome, failed, expired); null when none was sent. "
+        "Read from the database when asked (one statement per result)"
+    )
+    async def gate_command(self, info: Info) -> GateCommand | None:
+        return await _gate_command_loader(info.context).load(self.row_id)
+
 
 @strawberry.type(description="A change of the exception queue, with the exception as it is now")
 class ExceptionQueueEvent:
     action: ExceptionQueueAction
-    actor: str = strawberry.field(description="Who: an agent's token subject, or `system`")
+    actor: str = strawberry.field(
+        description="Who: an agent's token subject, `system` (a lane or a sweep), or `gate` (a gate's answer)"
+    )
     at: datetime
     exception: ExceptionQueueItem
 

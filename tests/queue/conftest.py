@@ -40,6 +40,11 @@ query($facilityIds: [ID!], $first: Int, $after: String) {{
 }}
 """
 ITEM = f"query($id: ID!) {{ exceptionQueueItem(id: $id) {{ {ITEM_FIELDS} }} }}"
+GATE_COMMAND_FIELDS = """
+id command status lane reason requestedBy requestedAt expiresAt deliveredAt deliveries acknowledgedAt outcome
+outcomeDetail faultException
+"""
+GATE_COMMAND = f"query($id: ID!) {{ exceptionQueueItem(id: $id) {{ gateCommand {{ {GATE_COMMAND_FIELDS} }} }} }}"
 AUDIT = f"query($id: ID!) {{ exceptionAuditTrail(exceptionId: $id) {{ {AUDIT_FIELDS} }} }}"
 CLAIM = f"""
 mutation($id: ID!, $takeOver: Boolean! = false, $reason: String) {{
@@ -134,3 +139,8 @@ async def queue_of(caller: Caller, **variables: Any) -> list[dict[str, Any]]:
 
 async def audit_of(caller: Caller, exception_id: str) -> list[dict[str, Any]]:
     return (await caller.data(AUDIT, {"id": exception_id}))["exceptionAuditTrail"]
+
+
+async def gate_command_of(caller: Caller, exception_id: str) -> dict[str, Any] | None:
+    """The gate command the exception's resolution sent, as the queue shows it (null when none)."""
+    return (await caller.data(GATE_COMMAND, {"id": exception_id}))["exceptionQueueItem"]["gateCommand"]

@@ -3,7 +3,7 @@ what, when and why."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tests.lanes.conftest import MakeLot, ago, fresh_plate, global_id, plate_of, row_id
@@ -17,6 +17,7 @@ from tests.queue.conftest import (
     WAIVE,
     Desk,
     audit_of,
+    gate_command_of,
     queue_of,
     raise_disagreement,
     subject,
@@ -71,13 +72,26 @@ async def test_a_plate_disagreement_goes_from_the_lane_through_an_agent_to_an_op
     assert settled["session"]["plate"] == plate_of(4242) and settled["session"]["state"] == "OPEN"
     assert datetime.fromisoformat(settled["session"]["enteredAt"]) == passed
     assert settled["session"]["id"] == decision["session"]["id"]
+    # The lane's gate is sent an open command; the resolution names it for the audit trail.
     command = settled["resolution"]["gate_command"]
-    assert (command["command"], command["lane_id"], command["status"]) == (
-        "open",
-        str(row_id(lot.entry_lane)),
-        "recorded",
-    )
+    assert (command["command"], command["lane_id"]) == ("open", str(row_id(lot.entry_lane)))
     assert command["requested_by"] == subject("alice", lot)
+    sent = await gate_command_of(alice, exception_id)
+    assert sent is not None
+    assert (sent["id"], sent["command"], sent["status"], sent["lane"]) == (
+        command["id"],
+        "open",
+        "PENDING",
+        lot.entry_lane,
+    )
+    assert (sent["requestedBy"], sent["reason"], sent["deliveries"], sent["outcome"]) == (
+        subject("alice", lot),
+        reason,
+        0,
+        None,
+    )
+    life = datetime.fromisoformat(sent["expiresAt"]) - datetime.fromisoformat(sent["requestedAt"])
+    assert life == timedelta(seconds=60)
 
     assert await queue_of(alice) == []
     [done] = [edge["node"] for edge in (await alice.data(HISTORY))["exceptionHistory"]["edges"]]
@@ -132,6 +146,12 @@ async def test_at_an_exit_the_agent_sees_what_is_due_and_closes_the_session_at_a
     assert (closed["session"]["state"], closed["session"]["priceFen"]) == ("CLOSED", due - 100)
     assert closed["resolution"]["amount_fen"] == due - 100
     assert closed["resolution"]["gate_command"]["lane_id"] == str(row_id(lot.exit_lane))
+    sent = await gate_command_of(alice, exception_id)
+    assert sent is not None and (sent["id"], sent["lane"], sent["status"]) == (
+        closed["resolution"]["gate_command"]["id"],
+        lot.exit_lane,
+        "PENDING",
+    )
     session = await lot.session(entered["session_id"])
     assert (session["state"], session["priceFen"], session["closeReason"]) == ("CLOSED", due - 100, "agent_amount")
     assert session["exitLane"] == {"id": lot.exit_lane}
@@ -176,6 +196,7 @@ async def test_a_correction_that_finds_the_vehicle_inside_hands_the_agent_a_dupl
     assert (corrected["settled"], corrected["decision"], corrected["reason"]) == (True, "HOLD", "already_inside")
     settled = corrected["exception"]
     assert settled["state"] == "RESOLVED" and "gate_command" not in settled["resolution"]
+    assert await gate_command_of(alice, settled["id"]) is None
     successor_id = settled["resolution"]["redecision"]["raised_exception_id"]
 
     [successor] = await queue_of(alice)
