@@ -192,11 +192,13 @@ def _device_key(external_id: str) -> str:
 
 @dataclass(frozen=True)
 class Applied:
-    """What a job applied: the occupancy changes drivers can see (to publish after commit), and the curb bays
-    whose devices spoke (on-street sessions follow them)."""
+    """What a job applied: the occupancy changes drivers can see (to publish after commit), the curb bays whose
+    devices spoke and the curb zones whose own cameras (bound to the zone, not a bay) read plates (on-street
+    sessions follow them)."""
 
     changes: list[OccupancyChange]
     curb_space_ids: list[uuid.UUID]
+    curb_zone_ids: list[uuid.UUID] = dataclasses.field(default_factory=list)
 
 
 async def apply_events(
@@ -226,6 +228,7 @@ async def apply_events(
     finished: list[dict[str, Any]] = []
     sightings: list[dict[str, Any]] = []
     curb_spaces: set[uuid.UUID] = set()
+    curb_zones: set[uuid.UUID] = set()
 
     for event in events:
         kind = EventKind(event["kind"])
@@ -273,6 +276,8 @@ async def apply_events(
                     "image_ref": event["image_ref"],
                 }
             )
+            if device.kind == "curb_camera" and device.space_id is None:  # a camera watching a whole curb zone
+                curb_zones.add(device.facility_id)
         finished.append({"id": event["id"], "state": "applied", "outcome": str(outcome)})
         if space is not None and space.facility_kind == "curb_zone":
             curb_spaces.add(space.id)
@@ -281,7 +286,9 @@ async def apply_events(
     await repository.update_device_health(session, tenant_id, [h.row(device_id) for device_id, h in health.items()])
     await repository.insert_plate_sightings(session, tenant_id, sightings)
     await repository.finish_events(session, tenant_id, finished)
-    return Applied(_visible_changes(tenant_id, spaces.values(), now, stale_after), sorted(curb_spaces))
+    return Applied(
+        _visible_changes(tenant_id, spaces.values(), now, stale_after), sorted(curb_spaces), sorted(curb_zones)
+    )
 
 
 async def _write_spaces(session: AsyncSession, tenant_id: uuid.UUID, spaces: Any) -> None:

@@ -31,9 +31,16 @@ async def apply_inbox_events(ctx: JobContext, tenant_id: str, event_ids: list[st
         applied = await service.apply_events(
             session, tenant, [uuid.UUID(event_id) for event_id in event_ids], datetime.now(UTC), _stale_after()
         )
-        if applied.curb_space_ids:
-            # Curb sessions follow the bays' sensors and cameras (hub.street); its sweep covers a lost job.
-            jobs.enqueue(session, "reconcile_curb_spaces", tenant_id, [str(i) for i in applied.curb_space_ids])
+        if applied.curb_space_ids or applied.curb_zone_ids:
+            # Curb sessions follow the bays' sensors and cameras and the zones' cameras (hub.street); its sweep
+            # covers a lost job.
+            jobs.enqueue(
+                session,
+                "reconcile_curb_spaces",
+                tenant_id,
+                [str(i) for i in applied.curb_space_ids],
+                [str(i) for i in applied.curb_zone_ids],
+            )
     await publish_occupancy_changes(ctx["redis"], applied.changes)
     return len(applied.changes)
 

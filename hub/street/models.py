@@ -21,6 +21,7 @@ from hub.street.rules import (
     FLAG_RESOLUTIONS,
     OPEN_STATES,
     ORIGINS,
+    OUTCOMES_WITHOUT_BAY,
     PAYMENT_MODES,
     PREPAID,
     SIGHTING_OUTCOMES,
@@ -165,18 +166,27 @@ class StreetSessionAction(Base):
 
 
 class StreetSighting(Base):
-    """What a curb camera's sighting (plate_sightings.id) of a bay did here, decided once: started a session, or
-    why not."""
+    """What a curb camera's sighting (plate_sightings.id) did here, decided once: started a session, or why not.
+    A bay camera's sighting is of its bay; a zone camera's names the bay it was attributed to, or none (the plate
+    has no auto-pay, or no bay or several bays could hold the car): why a zone's sighting started nothing."""
 
     __tablename__ = "street_sightings"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "facility_id"], ["facilities.tenant_id", "facilities.id"], ondelete="CASCADE"
+        ),
         CheckConstraint(f"outcome IN {SIGHTING_OUTCOMES}", name="outcome_known"),
+        CheckConstraint(f"space_id IS NOT NULL OR outcome IN {OUTCOMES_WITHOUT_BAY}", name="names_bay"),
+        Index("ix_street_sightings_facility", "tenant_id", "facility_id", "seen_at"),
+        Index("ix_street_sightings_space", "tenant_id", "space_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
     sighting_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    space_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    # The camera's curb zone (the bay's, for a bay camera).
+    facility_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    space_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     plate: Mapped[str] = mapped_column(Text, nullable=False)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     outcome: Mapped[str] = mapped_column(Text, nullable=False)

@@ -17,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.street.models import (
-    HELD_SPAN_SQL,
     EnforcementFlag,
     StreetSession,
     StreetSessionAction,
@@ -38,7 +37,6 @@ spaces = Space.__table__
 facilities = Facility.__table__
 tenants = Tenant.__table__
 
-HELD_SPAN = literal_column(HELD_SPAN_SQL)
 CURB_ZONE = "curb_zone"
 
 
@@ -177,16 +175,22 @@ async def open_sessions_of_spaces(
     return list((await session.execute(stmt)).mappings().all())
 
 
-async def covered_until(
-    session: AsyncSession, tenant_id: uuid.UUID, space_id: uuid.UUID, at: datetime
-) -> datetime | None:
-    """The end of the bay's latest session that ended (or whose paid time ran out) at or before `at`."""
-    stmt = select(func.max(func.upper(HELD_SPAN))).where(
-        sessions.c.tenant_id == tenant_id,
-        sessions.c.space_id == space_id,
-        func.upper(HELD_SPAN) <= at,
+async def sessions_holding_since(
+    session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID], since: datetime
+) -> list[Row]:
+    """The bays' sessions that held their bay at some moment from `since` on: id, space_id, plate, started_at and
+    held_until (its end, else its paid end; None: an open postpaid session, held for good)."""
+    result = await session.execute(
+        text(f"""
+            SELECT x.id, x.space_id, x.plate, x.started_at, coalesce(x.ended_at, x.paid_until) AS held_until
+            FROM street_sessions x
+            WHERE x.tenant_id = :tenant_id AND x.space_id = ANY(CAST(:ids AS uuid[]))
+              AND {held_span_sql("x")} && tstzrange(CAST(:since AS timestamptz), NULL)
+            ORDER BY x.space_id, x.started_at
+        """),
+        {"tenant_id": tenant_id, "ids": list(space_ids), "since": since},
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return list(result.mappings())
 
 
 async def expire_due_sessions(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
@@ -282,6 +286,32 @@ async def curb_bays(session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequ
     return list(result.mappings())
 
 
+async def zone_bays_to_decide(
+    session: AsyncSession, tenant_id: uuid.UUID, zone_ids: Sequence[uuid.UUID], since: datetime
+) -> list[Row]:
+    """The curb zones among `zone_ids` with zone sightings (of cameras bound to the zone, not to a bay) since
+    `since` that this domain has not decided, each with its live bays as `curb_bays` gives them plus `zone_id`
+    (a zone without live bays: one row whose bay columns are null)."""
+    result = await session.execute(
+        text("""
+            SELECT z.id AS zone_id, s.id, s.facility_id, s.code, s.status, s.status_confirmed_at, z.time_zone,
+                   t.currency
+            FROM facilities z
+            JOIN tenants t ON t.id = z.tenant_id
+            LEFT JOIN spaces s ON s.tenant_id = z.tenant_id AND s.facility_id = z.id AND s.retired_at IS NULL
+            WHERE z.tenant_id = :tenant_id AND z.id = ANY(CAST(:zone_ids AS uuid[])) AND z.kind = 'curb_zone'
+              AND EXISTS (SELECT 1 FROM plate_sightings p
+                          WHERE p.tenant_id = z.tenant_id AND p.facility_id = z.id AND p.space_id IS NULL
+                            AND p.lane_id IS NULL AND p.plate_valid AND p.seen_at >= :since
+                            AND NOT EXISTS (SELECT 1 FROM street_sightings d
+                                            WHERE d.tenant_id = p.tenant_id AND d.sighting_id = p.id))
+            ORDER BY z.id, s.id
+        """),
+        {"tenant_id": tenant_id, "zone_ids": list(zone_ids), "since": since},
+    )
+    return list(result.mappings())
+
+
 async def history_since(
     session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID], since: datetime
 ) -> list[Row]:
@@ -299,33 +329,57 @@ async def history_since(
 
 
 async def undecided_sightings(
-    session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID], since: datetime
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    space_ids: Sequence[uuid.UUID],
+    zone_ids: Sequence[uuid.UUID],
+    since: datetime,
 ) -> list[Row]:
-    """Valid plate reads of the bays' curb cameras since `since` that this domain has not decided, oldest first."""
+    """Valid plate reads since `since` that this domain has not decided, oldest first: of the bays' cameras and of
+    the zones' own cameras (`space_id` null)."""
     result = await session.execute(
         text("""
-            SELECT p.id, p.space_id, p.plate, p.seen_at FROM plate_sightings p
-            WHERE p.tenant_id = :tenant_id AND p.space_id = ANY(CAST(:ids AS uuid[])) AND p.plate_valid
-              AND p.lane_id IS NULL AND p.seen_at >= :since
+            SELECT p.id, p.facility_id, p.space_id, p.plate, p.seen_at FROM plate_sightings p
+            WHERE p.tenant_id = :tenant_id AND p.plate_valid AND p.lane_id IS NULL AND p.seen_at >= :since
+              AND (p.space_id = ANY(CAST(:ids AS uuid[]))
+                   OR (p.space_id IS NULL AND p.facility_id = ANY(CAST(:zone_ids AS uuid[]))))
               AND NOT EXISTS (SELECT 1 FROM street_sightings d
                               WHERE d.tenant_id = p.tenant_id AND d.sighting_id = p.id)
             ORDER BY p.seen_at, p.id
         """),
-        {"tenant_id": tenant_id, "ids": list(space_ids), "since": since},
+        {"tenant_id": tenant_id, "ids": list(space_ids), "zone_ids": list(zone_ids), "since": since},
     )
     return list(result.mappings())
 
 
-async def record_sighting(session: AsyncSession, tenant_id: uuid.UUID, values: dict[str, Any]) -> None:
-    await session.execute(pg_insert(sightings_decided).values(tenant_id=tenant_id, **values).on_conflict_do_nothing())
+async def record_sightings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: {tenant_id, sighting_id, facility_id, space_id, plate, seen_at, outcome, session_id}; a sighting
+    decided already keeps its first decision."""
+    if rows:
+        await session.execute(pg_insert(sightings_decided).on_conflict_do_nothing(), list(rows))
 
 
-async def tenants_with_undecided_sightings(session: AsyncSession, since: datetime, limit: int) -> list[Row]:
-    """(tenant_id, space_id) of curb bays with sightings this domain has not decided yet (for the sweep)."""
+async def authorizations_for_plates(session: AsyncSession, plates: Sequence[str]) -> list[Row]:
+    """Each plate's active auto-pay authorization (plate, id, driver_id), the oldest when several drivers hold
+    one, as the lanes pick it. Under a connector scope, which may read every driver's authorizations by plate."""
     result = await session.execute(
         text("""
-            SELECT DISTINCT p.tenant_id, p.space_id FROM plate_sightings p
-            JOIN spaces s ON s.tenant_id = p.tenant_id AND s.id = p.space_id AND s.facility_kind = 'curb_zone'
+            SELECT DISTINCT ON (a.plate) a.plate, a.id, a.driver_id FROM auto_pay_authorizations a
+            WHERE a.plate = ANY(CAST(:plates AS text[])) AND a.revoked_at IS NULL
+            ORDER BY a.plate, a.created_at, a.id
+        """),
+        {"plates": sorted(set(plates))},
+    )
+    return list(result.mappings())
+
+
+async def places_with_undecided_sightings(session: AsyncSession, since: datetime, limit: int) -> list[Row]:
+    """(tenant_id, space_id, facility_id) of curb bays (`space_id`) and curb zones (zone cameras' sightings:
+    `space_id` null) with sightings this domain has not decided yet (for the sweep)."""
+    result = await session.execute(
+        text("""
+            SELECT DISTINCT p.tenant_id, p.space_id, p.facility_id FROM plate_sightings p
+            JOIN facilities f ON f.tenant_id = p.tenant_id AND f.id = p.facility_id AND f.kind = 'curb_zone'
             WHERE p.seen_at >= :since AND p.plate_valid AND p.lane_id IS NULL
               AND NOT EXISTS (SELECT 1 FROM street_sightings d
                               WHERE d.tenant_id = p.tenant_id AND d.sighting_id = p.id)

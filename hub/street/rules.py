@@ -20,12 +20,31 @@ Money (integer fen, under the tariff version sealed at the start, in the zone's 
 - postpaid: the charge is the engine's price of [start, end) when the session ends.
 
 Refunds exist only for prepaid sessions and charges on ending only for postpaid ones.
+
+Automatic sessions. A curb camera is bound to one bay or to a whole curb zone. A bay camera's sighting of an
+authorized plate belongs to its bay (`auto_session_start`). A zone camera's sighting of plate P at t is attributed
+to a bay of the zone (`attribute_zone_sighting`):
+- P already has a session in the zone live at t (or starting within SIGHTING_LEAD after it, the arrival the
+  sighting belongs to): nothing to start, wherever that session is (PLATE_HAS_SESSION);
+- until SIGHTING_LEAD has passed since t nothing else is decided: a sensor may still report the arrival, and a
+  second one would make a lone candidate ambiguous (a later run looks again);
+- then the candidates are the zone's bays whose sensor saw a car arrive within SIGHTING_LEAD of t, before or after
+  (the arrival), and that no session of another plate holds during that stretch (that car is someone else's, paid
+  for). One candidate: its automatic session starts as a bay camera's sighting would (`auto_session_start`: at
+  the arrival, never before the end of the bay's last session). None: NO_BAY (a passing car, or a car in an
+  unsensed bay, which cannot be billed to a bay). Several: AMBIGUOUS_BAY (which car is which cannot be told).
+  A car that arrived earlier is no candidate, even when it is the only unpaid one (unless a session of P held it:
+  P's car staying on after its session): a zone camera also reads cars driving past, and billing a passing
+  driver with auto-pay for someone else's unpaid stay is worse than leaving that bay to enforcement. So a
+  sighting left ambiguous stays so, and a later read cannot settle it; the bays keep their enforcement flags.
+Automatic sessions end by the bay's sensor whoever started them (`sensor_end`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -64,6 +83,8 @@ MAX_PREPAID_MINUTES = 24 * 60
 ENFORCEMENT_GRACE = timedelta(minutes=5)
 # A curb camera may see a plate a little before the bay's sensor reports the car: the arrival it belongs to.
 SIGHTING_LEAD = timedelta(minutes=2)
+# The smallest step of a timestamp: [t, t + SIGHTING_LEAD] closed at its end is [t, t + SIGHTING_LEAD + _INSTANT).
+_INSTANT = timedelta(microseconds=1)
 # Sightings older than this are not decided any more (a camera's backlog after a long outage starts nothing).
 SIGHTING_WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 100
@@ -74,7 +95,22 @@ NO_AUTHORIZATION = "no_authorization"
 SPACE_HAS_SESSION = "space_has_session"
 BAY_VACANT = "bay_vacant"
 NO_TARIFF = "no_tariff"
-SIGHTING_OUTCOMES = (STARTED, NO_AUTHORIZATION, SPACE_HAS_SESSION, BAY_VACANT, NO_TARIFF)
+# Zone cameras' sightings only: the plate already has a session in the zone; no bay, or several, could hold it.
+PLATE_HAS_SESSION = "plate_has_session"
+NO_BAY = "no_bay"
+AMBIGUOUS_BAY = "ambiguous_bay"
+SIGHTING_OUTCOMES = (
+    STARTED,
+    NO_AUTHORIZATION,
+    SPACE_HAS_SESSION,
+    BAY_VACANT,
+    NO_TARIFF,
+    PLATE_HAS_SESSION,
+    NO_BAY,
+    AMBIGUOUS_BAY,
+)
+# The outcomes of a zone camera's sighting that name no bay (a bay camera's always names its bay).
+OUTCOMES_WITHOUT_BAY = (NO_AUTHORIZATION, NO_BAY, AMBIGUOUS_BAY)
 
 # Why an enforcement flag was resolved.
 SESSION_STARTED, VACATED, STATUS_CHANGED = "session_started", "vacated", "status_changed"
@@ -239,8 +275,22 @@ class AutoStart:
     outcome: str | None = None
 
 
+def _holds(start: datetime, end: datetime | None, moment: datetime) -> bool:
+    return start <= moment and (end is None or moment < end)
+
+
+def arrival(seen_at: datetime, history: Sequence[Interval]) -> Interval | None:
+    """The occupied stretch a sighting at `seen_at` belongs to: the one holding it, or the first beginning at most
+    SIGHTING_LEAD after it (a camera may read a plate as the car pulls in, before the sensor reports it)."""
+    for interval in sorted(history, key=lambda item: item.start):
+        soon_after = seen_at < interval.start <= seen_at + SIGHTING_LEAD
+        if interval.status == "occupied" and (_holds(interval.start, interval.end, seen_at) or soon_after):
+            return interval
+    return None
+
+
 def auto_session_start(
-    seen_at: datetime, history: list[Interval], covered_until: datetime | None, now: datetime
+    seen_at: datetime, history: Sequence[Interval], covered_until: datetime | None, now: datetime
 ) -> AutoStart:
     """When the automatic session of a sighting at `seen_at` starts: at the arrival the sensor reported (the
     occupied stretch holding the sighting, or one beginning at most SIGHTING_LEAD after it, since a camera may
@@ -249,18 +299,88 @@ def auto_session_start(
     (a car that stays on after a prepaid session pays from its end). A sighting in a bay the sensor reports
     vacant, with no arrival within SIGHTING_LEAD, starts nothing (a passing car); until SIGHTING_LEAD has passed
     the arrival may still be reported, so the decision waits."""
+    stretch = arrival(seen_at, history)
+    if stretch is not None:
+        return AutoStart(start=stretch.start if covered_until is None else max(stretch.start, covered_until))
     ordered = sorted(history, key=lambda item: item.start)
-    for interval in ordered:
-        holds = interval.start <= seen_at and (interval.end is None or seen_at < interval.end)
-        soon_after = seen_at < interval.start <= seen_at + SIGHTING_LEAD
-        if interval.status == "occupied" and (holds or soon_after):
-            return AutoStart(start=interval.start if covered_until is None else max(interval.start, covered_until))
-    at_sighting = next(
-        (item for item in ordered if item.start <= seen_at and (item.end is None or seen_at < item.end)), None
-    )
+    at_sighting = next((item for item in ordered if _holds(item.start, item.end, seen_at)), None)
     if at_sighting is not None and at_sighting.status == "vacant":
         return AutoStart(outcome=BAY_VACANT) if now >= seen_at + SIGHTING_LEAD else AutoStart()
     return AutoStart(start=seen_at if covered_until is None else max(seen_at, covered_until))
+
+
+@dataclass(frozen=True)
+class Held:
+    """A session holding a bay over [start, end): its end, else its paid end, else (an open postpaid one) for
+    good (`end` None), as the table's held span says."""
+
+    session_id: uuid.UUID
+    plate: str
+    start: datetime
+    end: datetime | None
+
+    def overlaps(self, start: datetime, end: datetime | None) -> bool:
+        """Whether it holds the bay at some moment of [start, end) (`end` None: from `start` on)."""
+        return (end is None or self.start < end) and (self.end is None or start < self.end)
+
+
+@dataclass(frozen=True)
+class ZoneBay:
+    """What the zone rule knows of one bay: its sensed history and the sessions that held it around then."""
+
+    history: Sequence[Interval]
+    sessions: Sequence[Held]
+
+
+@dataclass(frozen=True)
+class ZoneAttribution:
+    """What a zone camera's sighting does: start a session in bay `space_id` at `start`, or record `outcome`
+    (PLATE_HAS_SESSION names the plate's session and its bay in `session_id` and `space_id`; NO_BAY and
+    AMBIGUOUS_BAY name no bay); everything None: too early to tell, look again later."""
+
+    space_id: uuid.UUID | None = None
+    start: datetime | None = None
+    outcome: str | None = None
+    session_id: uuid.UUID | None = None
+
+
+def covered_until(sessions: Iterable[Held], at: datetime) -> datetime | None:
+    """The end of the bay's latest session that ended (or whose paid time ran out) at or before `at`."""
+    ends = [held.end for held in sessions if held.end is not None and held.end <= at]
+    return max(ends) if ends else None
+
+
+def attribute_zone_sighting(
+    plate: str, seen_at: datetime, bays: Mapping[uuid.UUID, ZoneBay], now: datetime
+) -> ZoneAttribution:
+    """Which bay of its zone a zone camera's sighting of `plate` at `seen_at` is in (the module's notes): `bays`
+    are the zone's live bays, sensed or not, with their history and sessions."""
+    for space_id in sorted(bays):
+        for held in bays[space_id].sessions:
+            if held.plate == plate and held.overlaps(seen_at, seen_at + SIGHTING_LEAD + _INSTANT):
+                return ZoneAttribution(space_id=space_id, outcome=PLATE_HAS_SESSION, session_id=held.session_id)
+    if now < seen_at + SIGHTING_LEAD:
+        return ZoneAttribution()
+    candidates = []
+    for space_id in sorted(bays):
+        bay = bays[space_id]
+        stretch = arrival(seen_at, bay.history)
+        if stretch is None:
+            continue
+        if any(held.plate != plate and held.overlaps(stretch.start, stretch.end) for held in bay.sessions):
+            continue  # that car is someone else's, paid for
+        own_car = any(held.plate == plate and held.overlaps(stretch.start, stretch.end) for held in bay.sessions)
+        if stretch.start < seen_at - SIGHTING_LEAD and not own_car:
+            continue  # a car parked earlier is not a passing plate's to pay for
+        candidates.append(space_id)
+    if not candidates:
+        return ZoneAttribution(outcome=NO_BAY)
+    if len(candidates) > 1:
+        return ZoneAttribution(outcome=AMBIGUOUS_BAY)
+    [space_id] = candidates
+    bay = bays[space_id]
+    decided = auto_session_start(seen_at, bay.history, covered_until(bay.sessions, seen_at), now)
+    return ZoneAttribution(space_id=space_id, start=decided.start, outcome=decided.outcome)
 
 
 def sensor_end(session_start: datetime, history: list[Interval]) -> datetime | None:

@@ -1,6 +1,7 @@
-"""Use cases of on-street sessions: drivers start, extend and end prepaid sessions by space code; curb cameras and
-bay sensors start and end postpaid ones for plates with auto-pay; operators and the city read sessions and
-enforcement flags. Functions never commit: their callers' transactions do, so a rejected call writes nothing.
+"""Use cases of on-street sessions for people: drivers start, extend and end prepaid sessions by space code;
+operators and the city read sessions and enforcement flags. (Curb cameras and bay sensors start and end postpaid
+ones for plates with auto-pay: hub.street.reconcile.) Functions never commit: their callers' transactions do, so
+a rejected call writes nothing.
 
 How a driver names a bay: space codes are unique per operator (among its live spaces), so a bay is named by the
 operator's slug and the code painted on it (`operator` + `spaceCode`, what the sign beside the bay shows), or by the
@@ -16,7 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,16 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import jobs
 from hub.drivers.service import require_driver
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
-from hub.lanes.operations import auto_pay_for_plate, camera_form
+from hub.lanes.operations import camera_form
 from hub.lanes.rules import quote_json
 from hub.pricing import service as pricing
-from hub.pricing.tariff import Tariff
 from hub.principal import Principal
-from hub.street import repository, rules
+from hub.street import changes, repository, rules
 
 Row = repository.Row
 RECONCILE_SPACES_JOB = "reconcile_curb_spaces"
-SWEEP_LIMIT = 5_000
 
 
 def now_utc() -> datetime:
@@ -124,11 +123,7 @@ async def _replay(
         return None
     [previous] = await repository.sessions_by_ids(session, [action["session_id"]], tenant_id)
     if action["kind"] != kind or not same_request(action, previous):
-        raise Conflict(
-            "this idempotency key was already used for a different request; use a new key for a new request",
-            code="IDEMPOTENCY_KEY_REUSED",
-            field="idempotencyKey",
-        )
+        raise changes.key_reused()
     return Change(previous, action, replayed=True)
 
 
@@ -191,7 +186,7 @@ async def start_session(
         if (replayed := await _replay(session, tenant_id, driver_id, key, "start", same)) is not None:
             return replayed
         raise Conflict(f"bay {space['code']} already has a session running", code="SPACE_IN_SESSION", field="spaceCode")
-    action = await _record(
+    action = await changes.record_action(
         session, row, "start", now, driver_id, key, minutes=duration_minutes, charge=purchase.cost_fen
     )
     # An enforcement flag on the bay is resolved by the bay's reconciliation, right after this commits.
@@ -199,51 +194,11 @@ async def start_session(
     return Change(row, action)
 
 
-async def _record(
-    session: AsyncSession,
-    row: Row,
-    kind: str,
-    at: datetime,
-    driver_id: uuid.UUID | None,
-    key: str | None,
-    *,
-    minutes: int | None = None,
-    charge: int = 0,
-    refund: int = 0,
-) -> Row:
-    action = await repository.insert_action(
-        session,
-        {
-            "tenant_id": row["tenant_id"],
-            "session_id": row["id"],
-            "driver_id": driver_id,
-            "kind": kind,
-            "at": at,
-            "minutes": minutes,
-            "paid_until": row["paid_until"],
-            "charge_fen": charge,
-            "refund_fen": refund,
-            "idempotency_key": key,
-        },
-    )
-    if action is None:  # only a key can conflict: the same key, concurrently, on another request
-        raise Conflict(
-            "this idempotency key was already used for a different request; use a new key for a new request",
-            code="IDEMPOTENCY_KEY_REUSED",
-            field="idempotencyKey",
-        )
-    return action
-
-
 async def _locked_own_session(session: AsyncSession, driver_id: uuid.UUID, session_id: uuid.UUID) -> Row:
     row = await repository.lock_session(session, session_id, driver_id=driver_id)
     if row is None:
         raise _session_not_found()
     return row
-
-
-async def _tariff_of(session: AsyncSession, row: Row) -> Tariff:
-    return await pricing.tariff_version(session, row["tariff_version_id"], tenant_id=row["tenant_id"])
 
 
 async def extend_session(
@@ -266,7 +221,7 @@ async def extend_session(
     if (replayed := await _replay(session, row["tenant_id"], driver_id, key, "extend", same)) is not None:
         return replayed
     state = rules.transition(row["payment_mode"], row["state"], rules.EXTEND, row["paid_until"], now)
-    tariff = await _tariff_of(session, row)
+    tariff = await changes.tariff_of(session, row)
     rules.check_minutes(minutes, tariff, "minutes", already=row["prepaid_minutes"])
     purchase = rules.extend(
         tariff,
@@ -289,7 +244,9 @@ async def extend_session(
             "quote": quote_json(purchase.quote, row["tariff_version_id"]),
         },
     )
-    action = await _record(session, updated, "extend", now, driver_id, key, minutes=minutes, charge=purchase.cost_fen)
+    action = await changes.record_action(
+        session, updated, "extend", now, driver_id, key, minutes=minutes, charge=purchase.cost_fen
+    )
     return Change(updated, action)
 
 
@@ -308,53 +265,8 @@ async def end_session(
     if (replayed := await _replay(session, row["tenant_id"], driver_id, key, "end", same)) is not None:
         return replayed
     state = rules.transition(row["payment_mode"], row["state"], rules.END, row["paid_until"], now)
-    updated, action = await _settle(session, row, state, now, driver_id, key, "end")
+    updated, action = await changes.settle(session, row, state, now, driver_id, key, "end")
     return Change(updated, action)
-
-
-async def _settle(
-    session: AsyncSession,
-    row: Row,
-    state: str,
-    end: datetime,
-    driver_id: uuid.UUID | None,
-    key: str | None,
-    kind: str,
-) -> tuple[Row, Row]:
-    settlement = rules.settle(
-        await _tariff_of(session, row),
-        ZoneInfo(row["time_zone"]),
-        row["vehicle_class"],
-        row["payment_mode"],
-        state,
-        row["started_at"],
-        end,
-        row["paid_fen"],
-    )
-    updated = await repository.update_session(
-        session,
-        row["tenant_id"],
-        row["id"],
-        {
-            "state": settlement.state,
-            "ended_at": settlement.ended_at,
-            "price_fen": settlement.price_fen,
-            "refund_fen": settlement.refund_fen,
-            "charge_fen": settlement.charge_fen,
-            "quote": quote_json(settlement.quote, row["tariff_version_id"]),
-        },
-    )
-    action = await _record(
-        session,
-        updated,
-        kind,
-        end,
-        driver_id,
-        key,
-        charge=settlement.charge_fen or 0,
-        refund=settlement.refund_fen or 0,
-    )
-    return updated, action
 
 
 # -------------------------------------------------------------------------------------------------- reads
@@ -440,212 +352,3 @@ async def flags_by_ids(session: AsyncSession, principal: Principal, ids: Sequenc
     if principal.kind not in ("operator", "city", "platform"):
         return []
     return await repository.flags_by_ids(session, ids, reader_tenant(principal))
-
-
-# ---------------------------------------------------------------------------- bays: cameras and sensors
-
-
-@dataclass
-class Reconciled:
-    """What reconciling bays did."""
-
-    started: int = 0
-    ended: int = 0
-    expired: int = 0
-    flags_raised: int = 0
-    flags_resolved: int = 0
-
-    def add(self, other: Reconciled) -> None:
-        for name in ("started", "ended", "expired", "flags_raised", "flags_resolved"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-def _history(rows: Sequence[Row]) -> dict[uuid.UUID, list[rules.Interval]]:
-    history: dict[uuid.UUID, list[rules.Interval]] = defaultdict(list)
-    for row in rows:
-        history[row["space_id"]].append(rules.Interval(row["status"], row["started_at"], row["ended_at"]))
-    return history
-
-
-async def reconcile_bays(
-    session: AsyncSession, tenant_id: uuid.UUID, space_ids: Sequence[uuid.UUID], now: datetime, stale_after: timedelta
-) -> Reconciled:
-    """Bring the curb bays' sessions up to date with their cameras and sensors, once per sighting and change:
-    each undecided sighting of a plate with an active auto-pay authorization starts a postpaid session (or is
-    recorded with why not); an open postpaid session whose bay went vacant after it started ends then, priced,
-    with its charge pending; then the bays' enforcement flags are raised or resolved. Idempotent."""
-    done = Reconciled()
-    bays = {row["id"]: row for row in await repository.curb_bays(session, tenant_id, space_ids)}
-    if not bays:
-        return done
-    ids = sorted(bays)
-    await repository.lock_bays(session, tenant_id, ids)
-    since = now - rules.SIGHTING_WINDOW
-    open_sessions = await repository.open_sessions_of_spaces(session, tenant_id, ids)
-    history_from = min([since, *(row["started_at"] for row in open_sessions)]) - rules.SIGHTING_LEAD
-    history = _history(await repository.history_since(session, tenant_id, ids, history_from))
-
-    for sighting in await repository.undecided_sightings(session, tenant_id, ids, since):
-        done.started += await _decide_sighting(session, tenant_id, bays[sighting["space_id"]], sighting, history, now)
-
-    for row in await repository.open_sessions_of_spaces(session, tenant_id, ids):
-        if row["payment_mode"] != rules.POSTPAID:
-            continue
-        vacant_from = rules.sensor_end(row["started_at"], history.get(row["space_id"], []))
-        if vacant_from is None:
-            continue
-        state = rules.transition(row["payment_mode"], row["state"], rules.VACATE, row["paid_until"], now)
-        await _settle(session, row, state, vacant_from, row["driver_id"], None, "sensor_end")
-        done.ended += 1
-
-    done.add(await refresh_enforcement(session, now, stale_after, tenant_id=tenant_id, space_ids=ids))
-    return done
-
-
-async def _decide_sighting(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    bay: Row,
-    sighting: Row,
-    history: dict[uuid.UUID, list[rules.Interval]],
-    now: datetime,
-) -> int:
-    """Decide one sighting; 1 when it started a session."""
-
-    async def record(outcome: str, session_id: uuid.UUID | None = None) -> None:
-        values = {
-            "sighting_id": sighting["id"],
-            "space_id": bay["id"],
-            "plate": sighting["plate"],
-            "seen_at": sighting["seen_at"],
-            "outcome": outcome,
-            "session_id": session_id,
-        }
-        await repository.record_sighting(session, tenant_id, values)
-
-    authorization = await auto_pay_for_plate(session, sighting["plate"])
-    if authorization is None:
-        await record(rules.NO_AUTHORIZATION)
-        return 0
-    covered = await repository.covered_until(session, tenant_id, bay["id"], sighting["seen_at"])
-    decision = rules.auto_session_start(sighting["seen_at"], history.get(bay["id"], []), covered, now)
-    if decision.start is None:
-        if decision.outcome is not None:
-            await record(decision.outcome)
-        return 0  # otherwise: too early to tell, decided by a later run
-    try:
-        version_id, _ = await pricing.tariff_at(session, bay["facility_id"], decision.start, tenant_id=tenant_id)
-    except NotFound:
-        await record(rules.NO_TARIFF)
-        return 0
-    row = await repository.insert_session(
-        session,
-        {
-            "tenant_id": tenant_id,
-            "facility_id": bay["facility_id"],
-            "space_id": bay["id"],
-            "space_code": bay["code"],
-            "driver_id": authorization.driver_id,
-            "plate": sighting["plate"],
-            "vehicle_class": pricing.DEFAULT_VEHICLE_CLASS,
-            "payment_mode": rules.POSTPAID,
-            "origin": rules.CAMERA,
-            "state": rules.ACTIVE,
-            "started_at": decision.start,
-            "currency": bay["currency"],
-            "time_zone": bay["time_zone"],
-            "tariff_version_id": version_id,
-            "authorization_id": authorization.authorization_id,
-            "sighting_id": sighting["id"],
-        },
-    )
-    if row is None:
-        await record(rules.SPACE_HAS_SESSION)
-        return 0
-    await _record(session, row, "camera_start", decision.start, row["driver_id"], None)
-    await record(rules.STARTED, row["id"])
-    return 1
-
-
-async def refresh_enforcement(
-    session: AsyncSession,
-    now: datetime,
-    stale_after: timedelta,
-    *,
-    tenant_id: uuid.UUID | None = None,
-    space_ids: Sequence[uuid.UUID] | None = None,
-) -> Reconciled:
-    """Raise a flag on each occupied curb bay with no session for longer than the grace, and resolve the open
-    flags whose bay now has a session, is vacant, or stopped being sensed (of one tenant's bays, or every one)."""
-    done = Reconciled()
-    confirmed_after = now - stale_after
-    raised = [
-        {
-            "tenant_id": bay["tenant_id"],
-            "facility_id": bay["facility_id"],
-            "space_id": bay["space_id"],
-            "space_code": bay["code"],
-            "occupied_since": bay["occupied_since"],
-            "unpaid_since": rules.unpaid_since(bay["occupied_since"], bay["covered_until"]),
-            "raised_at": now,
-        }
-        for bay in await repository.unflagged_occupied_bays(
-            session, now, confirmed_after, tenant_id=tenant_id, space_ids=space_ids
-        )
-        if rules.needs_enforcement(bay["occupied_since"], bay["covered_until"], now)
-    ]
-    await repository.insert_flags(session, raised)
-    done.flags_raised = len(raised)
-    resolved = []
-    for flag in await repository.open_flags_to_check(
-        session, now, confirmed_after, tenant_id=tenant_id, space_ids=space_ids
-    ):
-        resolution = rules.flag_resolution(
-            flag["status"], flag["confirmed"], flag["retired"], flag["session_id"] is not None
-        )
-        if resolution is not None:
-            resolved.append(
-                {
-                    "tenant_id": flag["tenant_id"],
-                    "id": flag["id"],
-                    "resolved_at": now,
-                    "resolution": resolution,
-                    "session_id": flag["session_id"],
-                }
-            )
-    await repository.resolve_flags(session, resolved)
-    done.flags_resolved = len(resolved)
-    return done
-
-
-async def sweep(session: AsyncSession, now: datetime, stale_after: timedelta) -> Reconciled:
-    """The periodic safety net, across tenants (platform scope): write `expired` on prepaid sessions whose time
-    ran out, reconcile the bays a lost or not-yet-sent job left behind (undecided sightings, postpaid sessions
-    whose bay went vacant), and raise or resolve every enforcement flag."""
-    done = Reconciled()
-    expired = await repository.expire_due_sessions(session, now, SWEEP_LIMIT)
-    await repository.insert_actions(
-        session,
-        [
-            {
-                "tenant_id": row["tenant_id"],
-                "session_id": row["id"],
-                "driver_id": row["driver_id"],
-                "kind": "expire",
-                "at": row["paid_until"],
-                "paid_until": row["paid_until"],
-            }
-            for row in expired
-        ],
-    )
-    done.expired = len(expired)
-    bays: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-    for row in [
-        *await repository.tenants_with_undecided_sightings(session, now - rules.SIGHTING_WINDOW, SWEEP_LIMIT),
-        *await repository.bays_with_sessions_to_close(session, SWEEP_LIMIT),
-    ]:
-        bays[row["tenant_id"]].add(row["space_id"])
-    for tenant_id, space_ids in bays.items():
-        done.add(await reconcile_bays(session, tenant_id, sorted(space_ids), now, stale_after))
-    done.add(await refresh_enforcement(session, now, stale_after))
-    return done
