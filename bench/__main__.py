@@ -1,5 +1,5 @@
-"""`python -m bench` (what `make bench` runs): find-a-space, ingest, lanes, then the tariff engine. `--only near`,
-`--only ingest`, `--only lanes` or `--only tariff` runs one.
+"""`python -m bench` (what `make bench` runs): find-a-space, ingest, lanes, the tariff engine, then the ledger.
+`--only near`, `--only ingest`, `--only lanes`, `--only tariff` or `--only ledger` runs one.
 
 find-a-space: over HTTP beside the same search run directly.
 
@@ -18,6 +18,9 @@ open session, priced under a tariff with bands and caps, checked against passes,
 back to back and paced like gates, each beside `/healthz` of the same server under the same load.
 
 tariff (bench/pricing.py): the tariff engine alone pricing 3-day stays with bands and caps, in this process.
+
+ledger (bench/ledger.py): transfers per second through the ledger's engine, single and in linked batches of 100,
+spread over many clearing accounts and through one hot account.
 
 Nothing is asserted: the figures depend on the machine.
 """
@@ -151,6 +154,7 @@ class Only(enum.StrEnum):
     ingest = "ingest"
     lanes = "lanes"
     tariff = "tariff"
+    ledger = "ledger"
 
 
 def _tariff(console: Console, seconds: float) -> None:
@@ -180,7 +184,7 @@ def main(
     workers: int = typer.Option(2, "--workers", min=1, help="API server processes."),
     warmup: int = typer.Option(3, "--warmup", min=0, help="Seconds of unmeasured searches first (warms caches)."),
     only: Only | None = typer.Option(
-        None, "--only", help="Run one benchmark: near (find-a-space), ingest, lanes or tariff."
+        None, "--only", help="Run one benchmark: near (find-a-space), ingest, lanes, tariff or ledger."
     ),
     ingest_connections: int = typer.Option(64, "--ingest-connections", min=1, help="Connections of each ingest run."),
     latency_rate: float = typer.Option(20.0, "--latency-rate", min=0.1, help="Events per second of the latency run."),
@@ -189,9 +193,11 @@ def main(
         1000.0, "--lanes-interval-ms", min=10.0, help="Paced lanes: mean wait between a lane's passages."
     ),
     tariff_seconds: float = typer.Option(5.0, "--tariff-seconds", min=0.1, help="Duration of the tariff run."),
+    ledger_seconds: float = typer.Option(5.0, "--ledger-seconds", min=0.1, help="Duration of each ledger run."),
+    ledger_connections: int = typer.Option(16, "--ledger-connections", min=1, help="Connections of the ledger runs."),
 ) -> None:
     """Benchmark find-a-space (HTTP against asyncpg), ingest (webhooks against a no-op server), exit lanes (against
-    /healthz) and the tariff engine."""
+    /healthz), the tariff engine and the ledger."""
     console = Console(width=max(Console().width, 120))
     if only == Only.tariff:  # the engine alone: no database, no server
         _tariff(console, tariff_seconds)
@@ -201,7 +207,7 @@ def main(
     console.print(f"Benchmark database: {database_name(settings.database_url)}")
     if only in (None, Only.near, Only.ingest):
         _run(ensure_city(settings, spaces, console))
-    else:  # the lanes bench makes its own operator: the demo city is not needed
+    else:  # the lanes and ledger benches make their own operators: the demo city is not needed
         from hub.dbsetup import prepare
 
         _run(prepare(settings))
@@ -241,6 +247,14 @@ def main(
     if only is None:
         console.print()
         _tariff(console, tariff_seconds)
+        console.print(f"command: {_command()}")
+    if only in (None, Only.ledger):
+        from bench.ledger import print_ledger_report, run_ledger
+
+        if only is None:
+            console.print()
+        runs = _run(run_ledger(console, settings, seconds=ledger_seconds, connections=ledger_connections))
+        print_ledger_report(console, runs)
         console.print(f"command: {_command()}")
 
 

@@ -419,6 +419,7 @@ def schema_export(
 # --- other command groups -----------------------------------------------------------------------
 # Each domain's command group, mounted after the core commands.
 from hub.access.cli import vehicles_app  # noqa: E402
+from hub.ledger.cli import ledger_app  # noqa: E402
 from hub.seed.cli import seed_app  # noqa: E402  (mounted after the core commands are defined)
 from tenants.cli import client_app, connector_app, device_app, keys_app, tenant_app, token_app  # noqa: E402
 
@@ -430,6 +431,7 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(device_app, name="device")
 app.add_typer(seed_app, name="seed")
 app.add_typer(vehicles_app, name="vehicles")
+app.add_typer(ledger_app, name="ledger")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from hub.db import Base
 from hub.drivers.models import Vehicle
 from hub.ingest.models import InboxEvent, PlateSighting
 from hub.lanes.models import LotSession  # noqa: F401  (registers every lanes table, for Alembic)
+from hub.ledger.models import LedgerAccount  # noqa: F401  (registers every ledger table, for Alembic)
 from hub.notify.models import WebhookDelivery  # noqa: F401  (registers every notify table, for Alembic)
 from hub.pricing.models import TariffVersion
 from hub.street.models import StreetSession  # noqa: F401  (registers every street table, for Alembic)

@@ -1,0 +1,1 @@
+"""The double-entry ledger: accounts, immutable transfers, two-phase and linked transfers, invariant checks."""
