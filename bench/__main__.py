@@ -22,6 +22,10 @@ tariff (bench/pricing.py): the tariff engine alone pricing 3-day stays with band
 ledger (bench/ledger.py): transfers per second through the ledger's engine, single and in linked batches of 100,
 spread over many clearing accounts and through one hot account.
 
+settlement (bench/settlement.py, only with `--only settlement`): 2,000,000 transfers across 200 operators for one
+business day, generated once through the ledger's engine into `<name>_bench_settlement`, then the full settlement
+run of that day, timed beside a plain count and sum over the same transfers.
+
 Nothing is asserted: the figures depend on the machine.
 """
 
@@ -155,6 +159,7 @@ class Only(enum.StrEnum):
     lanes = "lanes"
     tariff = "tariff"
     ledger = "ledger"
+    settlement = "settlement"
 
 
 def _tariff(console: Console, seconds: float) -> None:
@@ -184,7 +189,7 @@ def main(
     workers: int = typer.Option(2, "--workers", min=1, help="API server processes."),
     warmup: int = typer.Option(3, "--warmup", min=0, help="Seconds of unmeasured searches first (warms caches)."),
     only: Only | None = typer.Option(
-        None, "--only", help="Run one benchmark: near (find-a-space), ingest, lanes, tariff or ledger."
+        None, "--only", help="Run one benchmark: near (find-a-space), ingest, lanes, tariff, ledger or settlement."
     ),
     ingest_connections: int = typer.Option(64, "--ingest-connections", min=1, help="Connections of each ingest run."),
     latency_rate: float = typer.Option(20.0, "--latency-rate", min=0.1, help="Events per second of the latency run."),
@@ -195,10 +200,32 @@ def main(
     tariff_seconds: float = typer.Option(5.0, "--tariff-seconds", min=0.1, help="Duration of the tariff run."),
     ledger_seconds: float = typer.Option(5.0, "--ledger-seconds", min=0.1, help="Duration of each ledger run."),
     ledger_connections: int = typer.Option(16, "--ledger-connections", min=1, help="Connections of the ledger runs."),
+    settlement_transfers: int = typer.Option(
+        2_000_000, "--settlement-transfers", min=1, help="Transfers of the settlement bench's business day."
+    ),
+    settlement_tenants: int = typer.Option(
+        200, "--settlement-tenants", min=1, help="Operators of the settlement bench."
+    ),
+    settlement_concurrency: int = typer.Option(2, "--settlement-concurrency", min=1, help="Operators settled at once."),
 ) -> None:
     """Benchmark find-a-space (HTTP against asyncpg), ingest (webhooks against a no-op server), exit lanes (against
     /healthz), the tariff engine and the ledger."""
     console = Console(width=max(Console().width, 120))
+    if only == Only.settlement:  # a database of its own (`<name>_bench_settlement`)
+        from bench.settlement import print_settlement_report, run_settlement
+
+        figures = _run(
+            run_settlement(
+                console,
+                tenant_count=settlement_tenants,
+                transfers=settlement_transfers,
+                concurrency=settlement_concurrency,
+                connections=2,
+            )
+        )
+        print_settlement_report(console, figures)
+        console.print(f"command: {_command()}")
+        return
     if only == Only.tariff:  # the engine alone: no database, no server
         _tariff(console, tariff_seconds)
         console.print(f"command: {_command()}")

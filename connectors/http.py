@@ -18,6 +18,7 @@ from starlette.routing import Route
 from connectors import signatures
 from connectors.events import PayloadError
 from connectors.formats import ConnectorFormat, InboundRequest, parse
+from connectors.payments import CallbackRejected
 from hub.db import Database
 from hub.ingest import service as ingest
 from tenants import service as tenants
@@ -84,6 +85,8 @@ async def receive(request: Request) -> JSONResponse:
     if connector.disabled:
         return problem(403, "connector_disabled", "this connector is disabled; its operator can enable it again")
     body = await request.body()
+    if connector.auth_mode == "provider":
+        return await _receive_provider_callback(db, connector, request, body)
     webhook_id, refusal = _authenticate(connector, request, body)
     if refusal is not None:
         return problem(401, "unauthenticated", refusal)
@@ -105,6 +108,28 @@ async def receive(request: Request) -> JSONResponse:
         {"accepted": len(result.accepted), "duplicates": result.duplicates, "ignored": parsed.ignored},
         status_code=202,
     )
+
+
+async def _receive_provider_callback(
+    db: Database, connector: tenants.WebhookConnector, request: Request, body: bytes
+) -> JSONResponse:
+    """A payment provider's callback: the provider's adapter verifies it (its own signature scheme) and normalizes
+    it; the events go to the inbox, deduplicated by the provider's event id, and apply once (hub.payments)."""
+    from hub.payments import providers
+    from hub.payments.service import provider_event_body
+
+    try:
+        provider = providers.for_format(connector.format)
+    except (KeyError, LookupError):
+        return problem(503, "provider_not_configured", "this payment provider is not configured here")
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    try:
+        events = provider.parse_callback(headers, body, datetime.now(UTC))
+    except CallbackRejected as rejected:
+        return JSONResponse(rejected.as_json(), status_code=rejected.status)
+    rows = [(event.event_id, event.occurred_at, provider_event_body(provider.name, event)) for event in events]
+    result = await ingest.accept_payment_events(db, connector.tenant_id, connector.id, rows)
+    return JSONResponse({"accepted": len(result.accepted), "duplicates": result.duplicates}, status_code=202)
 
 
 routes = [Route("/connectors/{connector_id}", receive, methods=["POST"])]

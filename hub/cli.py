@@ -421,6 +421,7 @@ def schema_export(
 from hub.access.cli import vehicles_app  # noqa: E402
 from hub.ledger.cli import ledger_app  # noqa: E402
 from hub.seed.cli import seed_app  # noqa: E402  (mounted after the core commands are defined)
+from hub.settlement.cli import reconcile_command, settle_command  # noqa: E402
 from tenants.cli import client_app, connector_app, device_app, keys_app, tenant_app, token_app  # noqa: E402
 
 app.add_typer(tenant_app, name="tenant")
@@ -432,6 +433,8 @@ app.add_typer(device_app, name="device")
 app.add_typer(seed_app, name="seed")
 app.add_typer(vehicles_app, name="vehicles")
 app.add_typer(ledger_app, name="ledger")
+app.command("settle")(settle_command)
+app.command("reconcile")(reconcile_command)
 
 
 if __name__ == "__main__":

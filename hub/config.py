@@ -93,8 +93,21 @@ class Settings:
     media_dir: str = "var/media"
     # Where drivers' apps and the payment links printed at exit lanes point.
     public_url: str = "https://pay.parkhub.example"
+    # The base URL payment providers call back to (`<payment_callback_url>/connectors/<id>`): the API as the provider
+    # reaches it. Unset: the app's own address (PARKHUB_HOST, PARKHUB_PORT), so `make run`'s sandbox calls back into
+    # the running app out of the box; a deployment sets PAYMENT_CALLBACK_URL to its public API address.
+    payment_callback_url: str = "http://127.0.0.1:8000"
     # A barrier still holding this long after its decision becomes an exception for an agent.
     barrier_held_seconds: int = 120
+    # The payment provider new payments use (`sandbox` or `wechatpay`), and the sandbox's callback signing secret.
+    payment_provider: str = "sandbox"
+    payment_sandbox_secret: str = "whsec_cGFya2h1Yi1zYW5kYm94LWRldi1zZWNyZXQtMzJi"
+    # A payment or refund still open this long after its last change is asked about (query_payment) by the sweep.
+    payment_sweep_after_seconds: int = 120
+    # Daily settlement: the hub pays operators out (hub_collects), or the provider settles to them as sub-merchants
+    # and the ledger shadows it (provider_direct, into provider_settled[settlement_provider]).
+    settlement_mode: str = "hub_collects"
+    settlement_provider: str = "sandbox"
 
     @property
     def production(self) -> bool:
@@ -124,5 +137,21 @@ def get_settings() -> Settings:
         token_ttl_seconds=_env_int("PARKHUB_TOKEN_TTL_SECONDS", 3600),
         media_dir=os.environ.get("PARKHUB_MEDIA_DIR", "var/media"),
         barrier_held_seconds=_env_int("PARKHUB_BARRIER_HELD_SECONDS", 120),
+        payment_provider=os.environ.get("PAYMENT_PROVIDER") or "sandbox",
+        payment_sandbox_secret=os.environ.get("PAYMENT_SANDBOX_SECRET")
+        or "whsec_cGFya2h1Yi1zYW5kYm94LWRldi1zZWNyZXQtMzJi",
+        payment_sweep_after_seconds=_env_int("PAYMENT_SWEEP_AFTER_SECONDS", 120),
+        settlement_mode=os.environ.get("SETTLEMENT_MODE") or "hub_collects",
+        settlement_provider=os.environ.get("SETTLEMENT_PROVIDER") or "sandbox",
         public_url=(os.environ.get("PARKHUB_PUBLIC_URL") or "https://pay.parkhub.example").rstrip("/"),
+        payment_callback_url=(os.environ.get("PAYMENT_CALLBACK_URL") or _own_address()).rstrip("/"),
     )
+
+
+def _own_address() -> str:
+    """The address the app serves on (PARKHUB_HOST, PARKHUB_PORT), as a URL: a wildcard interface is reached on
+    the loopback."""
+    host = os.environ.get("PARKHUB_HOST", "127.0.0.1")
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{_env_int('PARKHUB_PORT', 8000)}"

@@ -58,7 +58,14 @@ F = TypeVar("F", bound=JobFunction)
 
 # Modules whose import registers jobs with `@job` / `register_cron`; one line per domain, e.g.
 # "hub.supply.tasks". Imported by `load_task_modules()` before a worker starts or a job name is checked.
-TASK_MODULES: list[str] = ["hub.ingest.tasks", "hub.notify.tasks", "hub.street.tasks", "hub.queue.tasks"]
+TASK_MODULES: list[str] = [
+    "hub.ingest.tasks",
+    "hub.notify.tasks",
+    "hub.street.tasks",
+    "hub.queue.tasks",
+    "hub.payments.tasks",
+    "hub.settlement.tasks",
+]
 
 # The registry. WorkerSettings refers to these same list objects, so registrations made before a
 # worker is created are part of it.

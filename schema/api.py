@@ -31,13 +31,18 @@ from schema.ingest.operations import IngestMutation, IngestQuery
 from schema.lanes.operations import LanesMutation, LanesQuery
 from schema.live.streaming import ContextPerOperation, TypedStreamErrors
 from schema.live.subscriptions import LiveSubscription
+from schema.merchants.operations import MerchantsMutation, MerchantsQuery
 from schema.notify.operations import NotifyMutation, NotifyQuery
 from schema.notify.subscriptions import NotifySubscription
+from schema.payments.operations import PaymentsMutation, PaymentsQuery
 from schema.pricing.operations import PricingMutation, PricingQuery
 from schema.pricing.types import TariffVersion
 from schema.queue.operations import QueueMutation, QueueQuery
 from schema.queue.subscriptions import QueueSubscription
 from schema.scalars import SCALAR_MAP
+from schema.settlement.operations import SettlementQuery
+from schema.settlement.reconciliation import ReconciliationItem, ReconciliationMutation, ReconciliationQuery
+from schema.settlement.types import SettlementStatement
 from schema.street.operations import StreetMutation, StreetQuery
 from schema.supply.mutations import SupplyMutation
 from schema.supply.queries import SupplyQuery
@@ -75,6 +80,10 @@ class Query(
     NotifyQuery,
     StreetQuery,
     QueueQuery,
+    PaymentsQuery,
+    MerchantsQuery,
+    SettlementQuery,
+    ReconciliationQuery,
 ):
     node: relay.Node | None = relay.node(description="Any object by its global id; null when not visible to you")
     nodes: list[relay.Node | None] = relay.node(description="Objects by global ids; null where not visible")
@@ -93,6 +102,9 @@ class Mutation(
     NotifyMutation,
     StreetMutation,
     QueueMutation,
+    PaymentsMutation,
+    MerchantsMutation,
+    ReconciliationMutation,
 ):
     pass
 
@@ -114,7 +126,18 @@ schema = ParkHubSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Facility, Lane, Space, Operator, Vehicle, Connector, Device, TariffVersion],
+    types=[
+        Facility,
+        Lane,
+        Space,
+        Operator,
+        Vehicle,
+        Connector,
+        Device,
+        TariffVersion,
+        SettlementStatement,
+        ReconciliationItem,
+    ],
     extensions=[
         # Over a WebSocket, first give the operation a context of its own (TypedErrors closes it at the end).
         ContextPerOperation,

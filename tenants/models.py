@@ -25,6 +25,9 @@ from hub.db import Base, timestamp_now, uuid_column
 
 MEMBERSHIP_ROLES = ("operator_admin", "operator_staff")
 CLIENT_KINDS = ("operator", "city", "connector", "platform")
+# When an auto-pay exit opens the barrier: as soon as the deduction is decided (`accepted`, the default), or only
+# once the provider says it succeeded (`succeeded`: the exit holds with reason `awaiting_payment` until then).
+AUTO_PAY_OPENS_ON = ("accepted", "succeeded")
 
 
 class Tenant(Base):
@@ -35,6 +38,7 @@ class Tenant(Base):
         CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),
         CheckConstraint("platform_fee_bps BETWEEN 0 AND 10000", name="fee_range"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_format"),
+        CheckConstraint(f"auto_pay_opens_on IN {AUTO_PAY_OPENS_ON}", name="auto_pay_opens_on_known"),
     )
 
     id: Mapped[uuid.UUID] = uuid_column()
@@ -43,6 +47,7 @@ class Tenant(Base):
     time_zone: Mapped[str] = mapped_column(Text, nullable=False, server_default="Asia/Shanghai")
     currency: Mapped[str] = mapped_column(String(3), nullable=False, server_default="CNY")
     platform_fee_bps: Mapped[int] = mapped_column(Integer, nullable=False, server_default="60")
+    auto_pay_opens_on: Mapped[str] = mapped_column(Text, nullable=False, server_default="accepted")
     service_area = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
@@ -111,8 +116,19 @@ class SigningKey(Base):
     not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-CONNECTOR_FORMATS = ("native", "tts_v3", "chirpstack_v4", "cds", "plate_recognizer", "openalpr")
-CONNECTOR_AUTH_MODES = ("signature", "secret")
+CONNECTOR_FORMATS = (
+    "native",
+    "tts_v3",
+    "chirpstack_v4",
+    "cds",
+    "plate_recognizer",
+    "openalpr",
+    "sandbox_pay",
+    "wechatpay_v3",
+)
+# `provider`: a payment provider's callbacks, authenticated by the provider's own signature (its parse_callback).
+CONNECTOR_AUTH_MODES = ("signature", "secret", "provider")
+PAYMENT_CONNECTOR_FORMATS = ("sandbox_pay", "wechatpay_v3")
 
 
 class Connector(Base):

@@ -373,3 +373,48 @@ def _with_live_secrets(now: datetime) -> Select:
         )
         .group_by(Connector.tenant_id, Connector.id)
     )
+
+
+async def payment_connector(session: AsyncSession, tenant_id: uuid.UUID, format: str) -> uuid.UUID | None:
+    """The tenant's payment connector of `format`, after taking the lock that orders its creation (so two first
+    payments at once create one)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('payment_connector:' || :t || ':' || :f))"),
+        {"t": str(tenant_id), "f": format},
+    )
+    statement = (
+        select(Connector.id)
+        .where(Connector.tenant_id == tenant_id, Connector.format == format, Connector.auth_mode == "provider")
+        .order_by(Connector.created_at)
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def insert_payment_connector(
+    session: AsyncSession, tenant_id: uuid.UUID, format: str, time_zone: str
+) -> uuid.UUID:
+    connector = await insert_connector(
+        session,
+        tenant_id=tenant_id,
+        name=f"payments ({format})",
+        format=format,
+        auth_mode="provider",
+        time_zone=time_zone,
+    )
+    return connector.id
+
+
+async def auto_pay_opens_on(session: AsyncSession, tenant_id: uuid.UUID) -> str | None:
+    statement = select(Tenant.auto_pay_opens_on).where(Tenant.id == tenant_id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def set_auto_pay_opens_on(session: AsyncSession, tenant_id: uuid.UUID, value: str) -> str | None:
+    statement = (
+        update(Tenant)
+        .where(Tenant.id == tenant_id)
+        .values(auto_pay_opens_on=value, updated_at=func.now())
+        .returning(Tenant.auto_pay_opens_on)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()

@@ -21,7 +21,15 @@ from hub.db import Database, Scope
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.principal import Principal
 from tenants import repository, rules
-from tenants.models import Connector, Membership, OAuthClient, Tenant, User
+from tenants.models import (
+    AUTO_PAY_OPENS_ON,
+    PAYMENT_CONNECTOR_FORMATS,
+    Connector,
+    Membership,
+    OAuthClient,
+    Tenant,
+    User,
+)
 
 MAX_PAGE = 500
 
@@ -234,6 +242,13 @@ async def create_connector(
     checked_name = rules.check_name(name)
     checked_format = rules.check_connector_format(format)
     checked_mode = rules.check_connector_auth_mode(auth_mode)
+    if checked_format in PAYMENT_CONNECTOR_FORMATS or checked_mode == "provider":
+        # A payment provider's callbacks reach the connector the hub creates for it (hub.payments): never one of ours.
+        raise InvalidInput(
+            "payment-provider connectors are created by the hub on the first payment, not by operators",
+            code="PAYMENT_CONNECTOR_RESERVED",
+            field="format" if checked_format in PAYMENT_CONNECTOR_FORMATS else "authMode",
+        )
     checked_zone = rules.check_time_zone(time_zone) if time_zone is not None else None
     tenant = await get_tenant(session, tenant_id)
     connector = await repository.insert_connector(
@@ -333,3 +348,38 @@ def _webhook_connector(row: Any) -> WebhookConnector:
         disabled=row.disabled_at is not None,
         secrets=tuple(row.secrets or ()),
     )
+
+
+async def payment_connector(session: AsyncSession, tenant_id: uuid.UUID, format: str) -> uuid.UUID:
+    """The tenant's connector for a payment provider's callbacks (`format` sandbox_pay or wechatpay_v3), created on
+    first use; authenticated by the provider's own signature, so it has no secret of ours."""
+    if format not in PAYMENT_CONNECTOR_FORMATS:
+        raise InvalidInput(f"{format!r} is not a payment connector format", field="format")
+    found = await repository.payment_connector(session, tenant_id, format)
+    if found is None:
+        tenant = await get_tenant(session, tenant_id)
+        found = await repository.insert_payment_connector(session, tenant_id, format, tenant.time_zone)
+    return found
+
+
+async def auto_pay_opening(session: AsyncSession, principal: Principal) -> str:
+    """When the operator's barriers open for auto-pay exits: `accepted` (at once) or `succeeded` (once the deduction
+    succeeded; the exit holds with reason `awaiting_payment` until then). Operator staff read it."""
+    if principal.kind != "operator" or principal.tenant_id is None:
+        raise Forbidden("the auto-pay opening is the operator's setting", required_role="operator_staff")
+    value = await repository.auto_pay_opens_on(session, principal.tenant_id)
+    if value is None:
+        raise NotFound(f"no tenant with id {principal.tenant_id}", code="TENANT_NOT_FOUND")
+    return value
+
+
+async def set_auto_pay_opening(session: AsyncSession, principal: Principal, value: str) -> str:
+    """Change when the operator's barriers open for auto-pay exits (operator admins); applies to the next exit."""
+    if not principal.is_operator_admin or principal.tenant_id is None:
+        raise Forbidden("only an operator admin may change the auto-pay opening", required_role="operator_admin")
+    if value not in AUTO_PAY_OPENS_ON:
+        raise InvalidInput(f"opensOn must be one of {', '.join(AUTO_PAY_OPENS_ON)}", field="opensOn")
+    changed = await repository.set_auto_pay_opens_on(session, principal.tenant_id, value)
+    if changed is None:
+        raise NotFound(f"no tenant with id {principal.tenant_id}", code="TENANT_NOT_FOUND")
+    return changed

@@ -89,6 +89,35 @@ async def accept_webhook_events(
     return AcceptResult(accepted, len(events) - len(accepted))
 
 
+PAYMENT_EVENT_KIND = "payment"
+
+
+async def accept_payment_events(
+    db: Database,
+    tenant_id: uuid.UUID,
+    connector_id: uuid.UUID,
+    events: Sequence[tuple[str, datetime, dict[str, Any]]],
+) -> AcceptResult:
+    """Payment providers' callbacks (event id, when, body) into the inbox, deduplicated by the provider's event
+    id, then handed to the apply job like device events (which hands them to hub.payments)."""
+    if not events:
+        return AcceptResult([], 0)
+    jobs.check_job(APPLY_JOB)
+    columns = {
+        "source_event_ids": [event_id for event_id, _, _ in events],
+        "kinds": [PAYMENT_EVENT_KIND] * len(events),
+        "device_external_ids": [None] * len(events),
+        "occurred_ats": [at for _, at, _ in events],
+        "bodies": [orjson.dumps(body).decode() for _, _, body in events],
+        "image_refs": [None] * len(events),
+    }
+    async with db.driver_transaction(Scope("connector", tenant_id=tenant_id)) as conn:
+        accepted = await repository.insert_inbox_events(conn, tenant_id, connector_id, columns)
+    if accepted:
+        jobs.send_merged(APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
+    return AcceptResult(accepted, len(events) - len(accepted))
+
+
 # --------------------------------------------------------------------------------------------- apply
 
 
@@ -207,6 +236,14 @@ async def apply_events(
     """Apply pending inbox events (oldest first). Events already applied (or held by another job) are skipped:
     each applies once."""
     events = await repository.lock_pending_events(session, tenant_id, event_ids)
+    if any(event["kind"] == PAYMENT_EVENT_KIND for event in events):
+        from hub.payments import service as payments  # payments builds on lanes, which builds on ingest
+
+        paid = [event for event in events if event["kind"] == PAYMENT_EVENT_KIND]
+        await repository.finish_events(
+            session, tenant_id, await payments.apply_provider_events(session, tenant_id, paid, now)
+        )
+        events = [event for event in events if event["kind"] != PAYMENT_EVENT_KIND]
     if not events:
         return Applied([], [])
     external_ids = {_device_key(event["device_external_id"]) for event in events if event["device_external_id"]}

@@ -44,11 +44,12 @@ _SESSION_COLUMNS = """x.id, x.plate, x.driver_id, x.standing, x.vehicle_class, x
 #      session it continues;
 #   r (entry): the plate's latest closed session here, for re-entry;
 #   a: the plate's active auto-pay authorization, the oldest when several drivers hold one (exits charge it;
-#      entries tell its driver);
+#      entries tell its driver), and the session's auto-pay charge (when the operator opens only on success);
 #   o (entry): how many sessions are open in the facility.
 #   $1 tenant, $2 lane, $3 passage id, $4 plate (null: none), $5 driver (null: none)
 CONTEXT_SQL = f"""
 SELECT l.facility_id, l.direction, l.read_confidence_threshold AS threshold, f.time_zone, f.capacity, t.currency,
+       t.auto_pay_opens_on,
        d.id AS replay_id, d.decision AS replay_decision, d.reason AS replay_reason, d.plate AS replay_plate,
        d.session_id AS replay_session_id, d.amount_due_fen AS replay_amount_due_fen,
        d.exception_id AS replay_exception_id,
@@ -60,6 +61,7 @@ SELECT l.facility_id, l.direction, l.read_confidence_threshold AS threshold, f.t
        r.id AS recent_id, r.entered_at AS recent_entered_at, r.exited_at AS recent_exited_at,
        r.price_fen AS recent_price_fen,
        a.id AS auto_pay_id, a.driver_id AS auto_pay_driver_id,
+       (SELECT pc.state FROM pending_charges pc WHERE pc.tenant_id = $1 AND pc.session_id = s.id) AS charge_state,
        o.open_sessions
 FROM lanes l
 JOIN facilities f ON f.tenant_id = l.tenant_id AND f.id = l.facility_id

@@ -15,10 +15,11 @@ Entry, in this order (the first that applies decides):
    re-entry interval).
 
 Exit: no open session holds with an `exit_without_entry` exception. Whitelisted vehicles leave free. Otherwise
-the stay is priced under the tariff version sealed at entry, leaving out the plate's pass windows and what was
-paid within the exit grace: nothing due opens (reason `pass` when passes covered the stay, `paid` after a
-payment, `no_fee` or `no_tariff` otherwise); an active auto-pay authorization opens and closes the session with
-its price and a pending charge; anything else holds with the amount due and a payment link.
+the stay is priced under the tariff version sealed at entry, leaving out the plate's pass windows, merchants'
+coupons bound to the session and what was paid within the exit grace: nothing due opens (reason `pass` when
+passes covered the stay, `coupon` when coupons did, `paid` after a payment, `no_fee` or `no_tariff` otherwise);
+an active auto-pay authorization opens and closes the session with its price and a pending charge; anything else
+holds with the amount due and a payment link.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.plates import normalize_camera_plate
 from hub.errors import InvalidInput
-from hub.pricing.rules import Quote, amount_due, price_reentry
+from hub.pricing.rules import Coupon, Quote, amount_due, price_reentry
 from hub.pricing.tariff import Tariff
 
 DEFAULT_READ_THRESHOLD = 0.8
@@ -63,6 +64,9 @@ NO_TARIFF = "no_tariff"
 PAID = "paid"
 AUTO_PAY = "auto_pay"
 PAYMENT_DUE = "payment_due"
+# Auto-pay at an operator that opens only once the deduction succeeded: the car waits, the success opens the lane.
+AWAITING_PAYMENT = "awaiting_payment"
+COUPON = "coupon"  # merchants' coupons covered what the stay cost
 
 # The tariff engine's label of the time a pass covered.
 PASS_SEGMENT = "pass"
@@ -179,6 +183,7 @@ class ExitPrice:
     due_fen: int
     quote: Quote | None
     covered_by_pass: bool
+    covered_by_coupons: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,15 +206,17 @@ def price_exit(
     paid_at: datetime | None = None,
     pass_windows: Sequence[tuple[datetime, datetime]] = (),
     earlier: EarlierStay | None = None,
+    coupons: Sequence[Coupon] = (),
 ) -> ExitPrice:
     """The stay from `entered_at` to `exit_at` under `tariff` (None: free). A payment made within the tariff's
-    exit grace before `exit_at` prices the stay up to the payment (`amount_due`); a stay that continues an
-    earlier one is priced with it (`price_reentry`)."""
+        exit grace before `exit_at` prices the stay up to the payment (`amount_due`); a stay that continues an
+        earlier one is priced with it (`price_reentry`); merchants' coupons bound to the session take their part off
+    (hub/pricing/coupons.py)."""
     if tariff is None:
         return ExitPrice(0, 0, None, False)
     exit_at = max(exit_at, entered_at)  # a gate clock a little behind must not make the stay negative
     if earlier is None:
-        due = amount_due(tariff, zone, vehicle_class, entered_at, exit_at, paid_fen, paid_at, pass_windows)
+        due = amount_due(tariff, zone, vehicle_class, entered_at, exit_at, paid_fen, paid_at, pass_windows, coupons)
         quote, due_fen = due.quote, due.due_fen
     else:
         priced_until = exit_at
@@ -225,17 +232,28 @@ def price_exit(
             entered_at,
             priced_until,
             pass_windows,
+            coupons,
         )
         due_fen = max(0, quote.total_fen - paid_fen)
     covered = quote.total_fen == 0 and any(line.rule == PASS_SEGMENT for line in quote.segments)
-    return ExitPrice(quote.total_fen, due_fen, quote, covered)
+    by_coupons = quote.total_fen == 0 and any(value > 0 for value in quote.coupon_values().values())
+    return ExitPrice(quote.total_fen, due_fen, quote, covered, by_coupons)
 
 
 def exit_outcome(
-    *, has_session: bool, standing: str, priced: ExitPrice | None, paid_fen: int, auto_pay: bool
+    *,
+    has_session: bool,
+    standing: str,
+    priced: ExitPrice | None,
+    paid_fen: int,
+    auto_pay: bool,
+    auto_pay_waits: bool = False,
+    auto_pay_failed: bool = False,
 ) -> Outcome:
     """The exit decision (see the module's order). `priced` is None only when there is no session or the
-    vehicle is whitelisted (nothing to price)."""
+    vehicle is whitelisted (nothing to price). `auto_pay_waits`: the operator opens auto-pay exits only once the
+    deduction succeeded (hold `awaiting_payment`); `auto_pay_failed`: this stay's deduction failed, so the driver
+    pays like anyone else (`payment_due`)."""
     if not has_session:
         return Outcome("hold", EXIT_WITHOUT_ENTRY, exception=EXIT_WITHOUT_ENTRY)
     if standing == "whitelisted" or priced is None:
@@ -243,12 +261,16 @@ def exit_outcome(
     if priced.due_fen == 0:
         if priced.covered_by_pass:
             reason = PASS
+        elif priced.covered_by_coupons:
+            reason = COUPON
         elif paid_fen > 0:
             reason = PAID
         else:
             reason = NO_TARIFF if priced.quote is None else NO_FEE
         return Outcome("open", reason, closes_session=True)
-    if auto_pay:
+    if auto_pay and not auto_pay_failed:
+        if auto_pay_waits:
+            return Outcome("hold", AWAITING_PAYMENT)
         return Outcome("open", AUTO_PAY, closes_session=True)
     return Outcome("hold", PAYMENT_DUE)
 
@@ -288,6 +310,7 @@ def quote_json(quote: Quote | None, version_id: uuid.UUID | None) -> dict[str, A
                 "end": line.end.isoformat(),
                 "amount_fen": line.amount_fen,
                 "reason": line.reason,
+                **({"ref": line.ref} if line.ref else {}),
             }
             for line in quote.adjustments
         ],

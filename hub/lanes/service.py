@@ -31,6 +31,8 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.lanes import repository, rules
 from hub.lanes.models import EXCEPTION_KINDS
 from hub.lanes.rules import EarlierStay, ExitPrice, Outcome, Read
+from hub.merchants import rules as coupon_rules
+from hub.merchants import service as merchants
 from hub.notify import Notification, notify
 from hub.pricing import service as pricing
 from hub.pricing.tariff import Tariff
@@ -455,6 +457,8 @@ async def _decide_exit(session: AsyncSession, conn: asyncpg.Connection, decision
         return
     exit_at = max(passage.at, context["session_entered_at"])
     standing = await _standing(session, decision, exit_at)
+    # Merchants' coupons bound to the session (one indexed query): applied to the price, settled at close.
+    coupons = await merchants.reserved_coupons(conn, decision.tenant_id, session_id)
     priced: ExitPrice | None = None
     version_id = context["session_tariff_version_id"]
     if standing.kind != "whitelisted":
@@ -483,6 +487,7 @@ async def _decide_exit(session: AsyncSession, conn: asyncpg.Connection, decision
             paid_at=context["session_paid_at"],
             pass_windows=windows,
             earlier=earlier,
+            coupons=[coupon_rules.pricing_coupon(coupon) for coupon in coupons],
         )
     outcome = rules.exit_outcome(
         has_session=True,
@@ -490,13 +495,18 @@ async def _decide_exit(session: AsyncSession, conn: asyncpg.Connection, decision
         priced=priced,
         paid_fen=context["session_paid_fen"],
         auto_pay=context["auto_pay_id"] is not None,
+        auto_pay_waits=context["auto_pay_opens_on"] == "succeeded",
+        auto_pay_failed=context["charge_state"] in ("failed", "cancelled"),
     )
     decision.outcome = outcome
     decision.session_id = session_id
     decision.amount_due_fen = priced.due_fen if priced is not None and outcome.decision == "hold" else 0
+    auto_pay = outcome.reason in (rules.AUTO_PAY, rules.AWAITING_PAYMENT)
     if not outcome.closes_session:
+        if auto_pay:  # charged now; the car waits at the barrier until the deduction succeeded (hub.payments)
+            assert priced is not None
+            await _charge(conn, decision, session_id, priced.due_fen)
         return
-    auto_pay = outcome.reason == rules.AUTO_PAY
     quote = None if priced is None else rules.quote_json(priced.quote, version_id)
     closed = await repository.close_session(
         conn,
@@ -513,20 +523,31 @@ async def _decide_exit(session: AsyncSession, conn: asyncpg.Connection, decision
     )
     if not closed:  # another exit lane closed it a moment ago
         raise ConcurrentChange("the session was closed while deciding; decide again")
+    if coupons:
+        values = priced.quote.coupon_values() if priced is not None and priced.quote is not None else {}
+        await merchants.settle_session_coupons(
+            conn, decision.tenant_id, session_id, coupons, values, exit_at, context["currency"]
+        )
     if auto_pay:
         assert priced is not None
-        await repository.insert_charge(
-            conn,
-            (
-                decision.tenant_id,
-                session_id,
-                context["auto_pay_id"],
-                context["auto_pay_driver_id"],
-                decision.plate,
-                priced.due_fen,
-                context["currency"],
-            ),
-        )
+        await _charge(conn, decision, session_id, priced.due_fen)
+
+
+async def _charge(conn: asyncpg.Connection, decision: _Decision, session_id: uuid.UUID, amount_fen: int) -> None:
+    """The stay's pending charge for auto-pay (one per session: a repeated read adds none)."""
+    context = decision.context
+    await repository.insert_charge(
+        conn,
+        (
+            decision.tenant_id,
+            session_id,
+            context["auto_pay_id"],
+            context["auto_pay_driver_id"],
+            decision.plate,
+            amount_fen,
+            context["currency"],
+        ),
+    )
 
 
 async def _write(session: AsyncSession, conn: asyncpg.Connection, decision: _Decision) -> LaneAnswer:

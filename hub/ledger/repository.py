@@ -214,6 +214,22 @@ INVARIANTS: dict[str, str] = {
                                 coalesce(s.credits_pending, 0), coalesce(s.credits_posted, 0))
         LIMIT $1
     """,
+    # The tenant rule (migration 0019): a transfer on a tenant's account carries that tenant, and no transfer moves
+    # between two tenants' accounts (transfers stored before the rule may break it: they are reported here).
+    "tenant_rule": """
+        SELECT t.id::text AS subject,
+               CASE WHEN d.tenant_id <> c.tenant_id THEN 'moves between accounts of two tenants'
+                    ELSE format('tenant_id %s but its account belongs to %s',
+                                coalesce(t.tenant_id::text, 'null'), coalesce(d.tenant_id, c.tenant_id))
+               END AS detail
+        FROM ledger_transfers t
+        JOIN ledger_accounts d ON d.id = t.debit_account_id
+        JOIN ledger_accounts c ON c.id = t.credit_account_id
+        WHERE d.tenant_id <> c.tenant_id
+           OR t.tenant_id IS DISTINCT FROM coalesce(d.tenant_id, c.tenant_id) AND coalesce(d.tenant_id, c.tenant_id)
+              IS NOT NULL
+        LIMIT $1
+    """,
     # Bounded accounts never went below zero on their normal side.
     "bounds": """
         SELECT id::text AS subject,

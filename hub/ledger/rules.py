@@ -23,6 +23,11 @@ The model, in the TigerBeetle style:
 - A batch is applied in order. Linked (the default): all or nothing; the failing transfer gets its code and every
   other one `linked_event_failed`. Unlinked: each transfer succeeds or fails on its own. An identical replay
   (`exists`) is a success and changes nothing.
+- The tenant rule (migration 0019): settlement collects an operator's money by the transfers' `tenant_id`, so a
+  transfer on an account a tenant owns (the account's tenant_id: the tenant kinds and merchants' coupon funds)
+  carries that tenant: a single or pending naming none takes it (before the replay check), one naming another is
+  `invalid_transfer`, and a transfer between two tenants' accounts is `invalid_transfer` (no flow needs it: cross
+  operators through a platform account, in two transfers).
 - Expiry: a pending may carry `expires_at`; it cannot be posted from then on (`pending_expired`) but can still be
   voided, which is how expired reservations are released (`service.void_expired_pendings`).
 
@@ -32,7 +37,8 @@ pending id, both accounts given and different, amount > 0, expiry only on a futu
 (account_not_found), currencies equal; for post and void: pending id given, no expiry, the pending exists and is
 a pending (pending_not_found), the accounts, tenant, driver and currency given agree with it, not already posted
 or voided, for a post: not expired, amount > 0 and not above the pending's (post_exceeds_pending), for a void: amount
-0 or the pending's; finally the bounds of both accounts after the transfer (balance_bound_exceeded).
+0 or the pending's; then the tenant rule (accounts of one tenant at most, tenant_id the owner's); finally the
+bounds of both accounts after the transfer (balance_bound_exceeded).
 """
 
 from __future__ import annotations
@@ -273,6 +279,7 @@ class Balance:
 class AccountState:
     currency: str
     bound: Bound | None
+    tenant_id: uuid.UUID | None = None  # the tenant owning the account (the tenant rule), None: no tenant's
     debits_pending: int = 0
     debits_posted: int = 0
     credits_pending: int = 0
@@ -370,7 +377,7 @@ class LedgerModel:
     resolutions: dict[uuid.UUID, str] = field(default_factory=dict)
 
     def open_account(self, spec: AccountSpec) -> None:
-        self.accounts.setdefault(spec.id, AccountState(spec.currency, spec.bound))
+        self.accounts.setdefault(spec.id, AccountState(spec.currency, spec.bound, spec.tenant_id))
 
     def apply(self, batch: Sequence[TransferSpec], now: datetime, *, linked: bool = True) -> list[Outcome]:
         """Apply `batch` as `ledger_apply` does and return each transfer's outcome."""
@@ -396,6 +403,7 @@ class LedgerModel:
     def _apply_one(self, t: TransferSpec, now: datetime) -> Outcome:
         if t.id is None or t.id.int == 0:
             raise _invalid("id is required and must not be the nil uuid")
+        t = self._with_owner_tenant(t)
         stored = self.transfers.get(t.id)
         if stored is not None:
             difference = first_difference(stored, t)
@@ -422,6 +430,7 @@ class LedgerModel:
                 driver_id=t.driver_id if t.driver_id is not None else pending.driver_id,
             )
         assert record.debit_account_id is not None and record.credit_account_id is not None
+        record = self._tenant_rule(record)
         debit = replace(self.accounts[record.debit_account_id])
         credit = replace(self.accounts[record.credit_account_id])
         released = pending.amount if pending is not None else 0
@@ -447,6 +456,34 @@ class LedgerModel:
         if record.pending_id is not None:
             self.resolutions[record.pending_id] = record.kind
         return Outcome(CREATED)
+
+    def _owner_tenant(self, account: uuid.UUID | None) -> uuid.UUID | None:
+        state = self.accounts.get(account) if account is not None else None
+        return state.tenant_id if state is not None else None
+
+    def _with_owner_tenant(self, t: TransferSpec) -> TransferSpec:
+        """A single or pending naming no tenant takes its tenant-owned account's (before the replay check, so an
+        identical replay derives the same tenant)."""
+        if t.tenant_id is not None or t.kind not in (SINGLE, PENDING):
+            return t
+        owner = self._owner_tenant(t.debit_account_id) or self._owner_tenant(t.credit_account_id)
+        return replace(t, tenant_id=owner) if owner is not None else t
+
+    def _tenant_rule(self, record: TransferSpec) -> TransferSpec:
+        """The tenant rule (the module's notes): never between two tenants' accounts; a transfer on a tenant's
+        account carries that tenant, taking it when it names none (also a post or void of an older pending)."""
+        debit_owner = self._owner_tenant(record.debit_account_id)
+        credit_owner = self._owner_tenant(record.credit_account_id)
+        if debit_owner is not None and credit_owner is not None and debit_owner != credit_owner:
+            raise _invalid("the debit and credit accounts belong to different tenants")
+        owner = debit_owner or credit_owner
+        if owner is None:
+            return record
+        if record.tenant_id is None:
+            return replace(record, tenant_id=owner)
+        if record.tenant_id != owner:
+            raise _invalid("tenant_id differs from the tenant owning its account")
+        return record
 
     def _account(self, account: uuid.UUID | None, which: str) -> AccountState:
         state = self.accounts.get(account) if account is not None else None

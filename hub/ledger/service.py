@@ -259,6 +259,7 @@ CHECKS = {
     "transfer_sides": "every transfer moves between two existing accounts of its currency",
     "pending_resolutions": "every post or void resolves one pending of the same accounts, at most once",
     "account_sums": "every account's sums equal what its transfers add up to",
+    "tenant_rule": "every transfer on a tenant's account carries that tenant, never two tenants'",
     "bounds": "bounded accounts stay within their bounds",
     "totals": "debits equal credits in every currency",
 }

@@ -1,8 +1,8 @@
 """The pure tariff engine: what a stay costs, itemized, in integer fen. No I/O.
 
-`price(tariff, zone, vehicle_class, entry, exit, pass_windows)` prices a stay. Entry and exit are aware instants;
-bands, weekdays and calendar days are read in the facility's zone (`zone`), while every duration (units, free
-minutes, graces, tiers, rolling 24 h) is real elapsed time, so a night across a DST change costs one hour less
+`price(tariff, zone, vehicle_class, entry, exit, pass_windows, coupons)` prices a stay. Entry and exit are aware
+instants; bands, weekdays and calendar days are read in the facility's zone (`zone`), while every duration (units,
+free minutes, graces, tiers, rolling 24 h) is real elapsed time, so a night across a DST change costs one hour less
 (spring) or more (autumn) than usual.
 
 Order of operations:
@@ -25,22 +25,35 @@ Order of operations:
    continuation on re-entry) are not charged; a unit partly outside is charged in full. Because covered time
    only removes units from the same grid, a pass never makes a stay dearer (rounding up each uncovered run
    on its own would: a 1-minute pass in mid-unit would split one unit into two).
+4b. Minute coupons (merchants' coupons of N minutes, hub/pricing/coupons.py) cover the first N minutes of
+   charging (from the start of charging of step 2, the minutes of several coupons adding up) exactly as a pass
+   window does: the stay is priced again, steps 5 to 7 included, with that window covered, and the coupons are
+   worth the difference.
 5. Caps, chronologically: the units charged in each local calendar day and in each 24 hours counted from
    entry are limited to the day cap and the rolling cap; a unit counts in the day and the 24 hours in which
    it starts, and the earliest units are kept, as a meter running since entry would. Each cut is an
    adjustment line naming the cap that bound.
 6. Session maximum: the total is limited to `session_max_fen`.
 7. Minimum charge: a total above zero and below `minimum_charge_fen` is raised to it.
+8. Amount coupons subtract their amount from the total, never below zero (so the session maximum and the
+   minimum charge apply to what the stay costs, and the merchant pays off part of it).
+9. Waivers take what is left: the total becomes zero.
+10. Coupon limits: a coupon is worth at most its `limit_fen` (what its merchant's fund reserved for it); the
+   driver pays the rest. Each coupon is one `coupon` adjustment line (its `ref` names it) of minus its value, so
+   a coupon's value is the price without coupons minus the price with them, itemized; coupons never make a stay
+   dearer.
 
 The quote's total always equals the sum of its segments and its adjustments. Segment rules: `default` or
 `band:<name>`, with `/after_<N>min` for a tier and `/first_unit` for the first unit; zero-amount lines
-`entry_grace`, `free_if_under`, `first_free`, `pass` and `away` (the absence of a continued session).
+`entry_grace`, `free_if_under`, `first_free`, `pass` and `away` (the absence of a continued session). The segments
+are those of the stay without coupons; coupons are adjustment lines.
 Priced segments are split at local midnights and every 24 hours from entry, so each lies in one calendar day
 and one rolling period; a cap adjustment starts where the units it cuts start, while the session maximum,
 minimum and re-entry credit span the stay.
 
 Around `price`: `amount_due` applies the exit grace after a payment, and `price_reentry` continues an earlier
-session when the car comes back within `reentry_minutes`. `validate` lists everything wrong with a tariff and
+session when the car comes back within `reentry_minutes` (coupons apply to the whole continued stay, before the
+credit of what its earlier part was charged). `validate` lists everything wrong with a tariff and
 `check` refuses it with `InvalidInput(code="INVALID_TARIFF")`; `price` checks a tariff once per instance.
 """
 
@@ -54,6 +67,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from hub.errors import InvalidInput
+from hub.pricing.coupons import COUPON_SEGMENT, Coupon, coupon_values
 from hub.pricing.tariff import (
     FIRST_FREE,
     FREE_IF_UNDER,
@@ -71,6 +85,7 @@ from hub.pricing.tariff import (
 
 __all__ = [
     "Adjustment",
+    "Coupon",
     "Due",
     "Problem",
     "Quote",
@@ -110,13 +125,15 @@ class Segment:
 @dataclass(frozen=True)
 class Adjustment:
     """A correction of the priced units: `cap:day`, `cap:24h`, `cap:session` (negative), `minimum` (positive),
-    `already_charged` (negative: what the earlier part of a continued session was charged)."""
+    `coupon` (negative: what one coupon took off; `ref` is the coupon's), `already_charged` (negative: what the
+    earlier part of a continued session was charged)."""
 
     kind: str
     start: datetime
     end: datetime
     amount_fen: int
     reason: str
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,10 @@ class Quote:
     vehicle_class: str
     priced_from: datetime
     priced_until: datetime
+
+    def coupon_values(self) -> dict[str, int]:
+        """What each coupon took off, by its ref."""
+        return {line.ref: -line.amount_fen for line in self.adjustments if line.kind == "coupon" and line.ref}
 
 
 @dataclass(frozen=True)
@@ -240,11 +261,13 @@ def price(
     entry: datetime,
     exit: datetime,
     pass_windows: Iterable[Window] = (),
+    coupons: Sequence[Coupon] = (),
 ) -> Quote:
     """The itemized price of a stay from `entry` to `exit` (aware instants), leaving out the time covered by the
-    vehicle's pass windows (aware (start, end) pairs). See the module docstring for the order of operations."""
+    vehicle's pass windows (aware (start, end) pairs) and taking off its coupons. See the module docstring for
+    the order of operations."""
     windows = [(start, end, PASS) for start, end in pass_windows]
-    return _price(tariff, zone, vehicle_class, entry, exit, windows)
+    return _price(tariff, zone, vehicle_class, entry, exit, windows, coupons)
 
 
 def amount_due(
@@ -256,6 +279,7 @@ def amount_due(
     paid_fen: int,
     paid_at: datetime | None,
     pass_windows: Iterable[Window] = (),
+    coupons: Sequence[Coupon] = (),
 ) -> Due:
     """What is still owed at `exit` after `paid_fen` was paid at `paid_at`. Leaving within the exit grace after
     the payment, the stay is priced up to the payment; leaving later, up to the exit. Never negative."""
@@ -272,7 +296,7 @@ def amount_due(
         within = _instant(exit, "exit") <= grace_end
         if within:
             priced_until = min(exit, paid_at)
-    quote = price(tariff, zone, vehicle_class, entry, priced_until, windows)
+    quote = price(tariff, zone, vehicle_class, entry, priced_until, windows, coupons)
     return Due(max(0, quote.total_fen - paid_fen), quote, within)
 
 
@@ -286,6 +310,7 @@ def price_reentry(
     entry: datetime,
     exit: datetime,
     pass_windows: Iterable[Window] = (),
+    coupons: Sequence[Coupon] = (),
 ) -> Quote:
     """A stay that may continue an earlier session. Re-entering within `reentry_minutes` of the earlier exit
     continues it: the whole span from the earlier entry is priced as one stay, the absence in between is not
@@ -298,8 +323,9 @@ def price_reentry(
         raise InvalidInput("charged amount must be 0 or more", code="INVALID_AMOUNT", field="earlier_charged_fen")
     windows = [(start, end, PASS) for start, end in pass_windows]
     if tariff.reentry_minutes <= 0 or gap_us > tariff.reentry_minutes * US_PER_MINUTE:
-        return _price(tariff, zone, vehicle_class, entry, exit, windows)
-    combined = _price(tariff, zone, vehicle_class, earlier_entry, exit, [*windows, (earlier_exit, entry, AWAY)])
+        return _price(tariff, zone, vehicle_class, entry, exit, windows, coupons)
+    away = [*windows, (earlier_exit, entry, AWAY)]
+    combined = _price(tariff, zone, vehicle_class, earlier_entry, exit, away, coupons)
     credit = min(earlier_charged_fen, combined.total_fen)
     if credit == 0:
         return combined
@@ -332,6 +358,49 @@ def _moment(instant: int) -> datetime:
 
 
 def _price(
+    tariff: Tariff,
+    zone: ZoneInfo,
+    vehicle_class: str,
+    entry: datetime,
+    exit: datetime,
+    uncharged: list[tuple[datetime, datetime, str]],
+    coupons: Sequence[Coupon] = (),
+) -> Quote:
+    quote = _price_stay(tariff, zone, vehicle_class, entry, exit, uncharged)
+    if not coupons:
+        return quote
+    # Steps 4b and 8 to 10: minute coupons reprice the stay with the first minutes of charging covered.
+    charge_from = entry
+    if tariff.free_mode == FIRST_FREE:
+        charge_from = entry + timedelta(minutes=tariff.free_minutes)
+
+    def total_with_minutes(minutes: int) -> int:
+        window = (charge_from, charge_from + timedelta(minutes=minutes), COUPON_SEGMENT)
+        return _price_stay(tariff, zone, vehicle_class, entry, exit, [*uncharged, window]).total_fen
+
+    lines = tuple(
+        Adjustment(
+            "coupon",
+            quote.priced_from,
+            quote.priced_until,
+            -value,
+            f"{coupon.kind} coupon {coupon.ref}",
+            ref=coupon.ref,
+        )
+        for coupon, value in coupon_values(quote.total_fen, coupons, total_with_minutes)
+    )
+    taken = sum(line.amount_fen for line in lines)
+    return Quote(
+        quote.total_fen + taken,
+        quote.segments,
+        (*quote.adjustments, *lines),
+        quote.vehicle_class,
+        quote.priced_from,
+        quote.priced_until,
+    )
+
+
+def _price_stay(
     tariff: Tariff,
     zone: ZoneInfo,
     vehicle_class: str,

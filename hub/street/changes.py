@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import jobs
 from hub.errors import Conflict
 from hub.lanes.rules import quote_json
 from hub.pricing import service as pricing
@@ -17,6 +18,7 @@ from hub.pricing.tariff import Tariff
 from hub.street import repository, rules
 
 Row = repository.Row
+SETTLE_PREPAY_JOB = "settle_street_payments"  # hub.payments.tasks
 
 
 def key_reused() -> Conflict:
@@ -109,4 +111,6 @@ async def settle(
         charge=settlement.charge_fen or 0,
         refund=settlement.refund_fen or 0,
     )
+    if row["payment_mode"] == rules.PREPAID:  # its holds are posted for the true price, the rest refunded
+        jobs.enqueue(session, SETTLE_PREPAY_JOB, str(row["tenant_id"]), str(row["id"]))
     return updated, action

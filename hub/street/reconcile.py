@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import jobs
 from hub.errors import NotFound
 from hub.lanes.rules import make_read
 from hub.pricing import service as pricing
@@ -315,6 +316,8 @@ async def sweep(session: AsyncSession, now: datetime, stale_after: timedelta) ->
         ],
     )
     done.expired = len(expired)
+    for row in expired:  # their holds are posted (nothing is refunded: the whole paid span was used)
+        jobs.enqueue(session, changes.SETTLE_PREPAY_JOB, str(row["tenant_id"]), str(row["id"]))
     bays: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     zones: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     for row in await repository.places_with_undecided_sightings(session, now - rules.SIGHTING_WINDOW, SWEEP_LIMIT):

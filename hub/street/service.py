@@ -27,6 +27,7 @@ from hub.drivers.service import require_driver
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.lanes.operations import camera_form
 from hub.lanes.rules import quote_json
+from hub.payments import street as payments
 from hub.pricing import service as pricing
 from hub.principal import Principal
 from hub.street import changes, repository, rules
@@ -189,6 +190,7 @@ async def start_session(
     action = await changes.record_action(
         session, row, "start", now, driver_id, key, minutes=duration_minutes, charge=purchase.cost_fen
     )
+    await payments.prepay(session, row, action)  # paid through the provider after commit (hub.payments.street)
     # An enforcement flag on the bay is resolved by the bay's reconciliation, right after this commits.
     jobs.enqueue(session, RECONCILE_SPACES_JOB, str(tenant_id), [str(space["id"])])
     return Change(row, action)
@@ -247,6 +249,7 @@ async def extend_session(
     action = await changes.record_action(
         session, updated, "extend", now, driver_id, key, minutes=minutes, charge=purchase.cost_fen
     )
+    await payments.prepay(session, updated, action)
     return Change(updated, action)
 
 

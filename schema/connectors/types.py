@@ -32,12 +32,15 @@ class ConnectorFormat(Enum):
     CDS = "cds"
     PLATE_RECOGNIZER = "plate_recognizer"
     OPENALPR = "openalpr"
+    SANDBOX_PAY = strawberry.enum_value("sandbox_pay", description="The sandbox payment provider's callbacks")
+    WECHATPAY_V3 = strawberry.enum_value("wechatpay_v3", description="WeChat Pay v3 callbacks")
 
 
 @strawberry.enum(description="How a connector's sender proves who it is")
 class ConnectorAuthMode(Enum):
     SIGNATURE = strawberry.enum_value("signature", description="Standard Webhooks signatures (HMAC-SHA256)")
     SECRET = strawberry.enum_value("secret", description="The secret itself in a header, for senders that cannot sign")
+    PROVIDER = strawberry.enum_value("provider", description="A payment provider's own callback signature")
 
 
 @strawberry.enum

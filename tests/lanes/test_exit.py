@@ -209,6 +209,7 @@ def _kind(statement: str) -> str:
         ("vehicle_blocklist", "standing"),
         ("INSERT INTO lane_decisions", "decision"),
         ("UPDATE lot_sessions", "close"),
+        ("FROM coupon_redemptions", "coupons"),
     ):
         if marker in statement:
             return kind
@@ -217,12 +218,13 @@ def _kind(statement: str) -> str:
 
 async def test_an_exit_decision_is_a_few_statements(lot: Lot, db: Database) -> None:
     """Exits are benchmarked under load: a decision reads what it needs in one statement besides the plate's
-    standing, and writes the decision (and the closed session); tariffs and keys come from the process cache."""
+    standing and the session's merchant coupons (one indexed query, hub.merchants), and writes the decision (and
+    the closed session); tariffs and keys come from the process cache."""
     plate = fresh_plate()
     entered = await lot.gate.passage(lot.entry_lane, plate, ago(90))
     await lot.gate.passage(lot.exit_lane, plate, ago(60))  # the first exit of this tariff and operator
     held, statements = await decide_counting(db, lot, plate, ago(30))
-    assert (held.reason, statements) == ("payment_due", ["context", "standing", "decision"])
+    assert (held.reason, statements) == ("payment_due", ["context", "standing", "coupons", "decision"])
     await pay(db, lot, entered["session_id"], 1000, ago(0.5))
     opened, statements = await decide_counting(db, lot, plate, datetime.now(UTC))
-    assert (opened.reason, statements) == ("paid", ["context", "standing", "close", "decision"])
+    assert (opened.reason, statements) == ("paid", ["context", "standing", "coupons", "close", "decision"])

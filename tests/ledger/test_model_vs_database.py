@@ -39,6 +39,8 @@ FLAWS = (
     "expiring_single",
     "missing_account",
     "no_accounts",
+    "foreign_tenant",  # names another tenant than its tenant account's (the tenant rule)
+    "cross_tenant",  # moves to another tenant's account
 )
 
 
@@ -93,28 +95,32 @@ class Engine:
     missing: uuid.UUID
     tenant_id: uuid.UUID
     driver_id: uuid.UUID
+    other_tenant_id: uuid.UUID
 
 
-async def _connect_with_people() -> tuple[asyncpg.Connection, uuid.UUID, uuid.UUID]:
+async def _connect_with_people() -> tuple[asyncpg.Connection, uuid.UUID, uuid.UUID, uuid.UUID]:
     conn = await asyncpg.connect(asyncpg_dsn(get_settings().app_database_url))
     async with conn.transaction():
         await conn.execute("SELECT set_config('app.role', 'platform', true)")
         slug = f"model-{uuid.uuid4().hex[:10]}"
-        tenant = await conn.fetchval(
-            "INSERT INTO tenants (slug, name, service_area) VALUES ($1, $2, "
-            "ST_Multi(ST_MakeEnvelope(113.7, 22.4, 114.7, 22.9, 4326))) RETURNING id",
-            slug,
-            slug,
-        )
+        tenants = [
+            await conn.fetchval(
+                "INSERT INTO tenants (slug, name, service_area) VALUES ($1, $2, "
+                "ST_Multi(ST_MakeEnvelope(113.7, 22.4, 114.7, 22.9, 4326))) RETURNING id",
+                name,
+                name,
+            )
+            for name in (slug, f"{slug}-other")
+        ]
         driver = await conn.fetchval("INSERT INTO users (email) VALUES ($1) RETURNING id", f"{slug}@example.com")
-    return conn, tenant, driver
+    return conn, tenants[0], driver, tenants[1]
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
     """A connection of the application role in an event loop of its own (hypothesis drives synchronous tests)."""
     loop = asyncio.new_event_loop()
-    conn, tenant, driver = loop.run_until_complete(_connect_with_people())
+    conn, tenant, driver, other_tenant = loop.run_until_complete(_connect_with_people())
     suffix = uuid.uuid4().hex[:8]
     accounts = [
         account_spec("provider_clearing", f"model-a-{suffix}"),  # unbounded, debit-normal
@@ -124,9 +130,10 @@ def engine() -> Iterator[Engine]:
         account_spec("driver_receivable", driver),  # credits must not exceed debits
         account_spec("merchant_coupon_fund", f"model-m-{suffix}", tenant_id=tenant),
         account_spec("provider_clearing", f"model-usd-{suffix}", "USD"),
+        account_spec("tenant_payable", other_tenant),  # another operator's: no transfer may reach it from ours
     ]
     try:
-        yield Engine(loop, conn, accounts, account_id("rounding", "", "XXX"), tenant, driver)
+        yield Engine(loop, conn, accounts, account_id("rounding", "", "XXX"), tenant, driver, other_tenant)
     finally:
         loop.run_until_complete(conn.close())
         loop.close()
@@ -145,6 +152,8 @@ def _transfer(
         debit = engine.missing
     if flaw == "other_currency":
         credit = accounts[6]  # the USD account
+    if flaw == "cross_tenant":
+        credit = accounts[7]  # the other operator's payable
     resolving = draft.kind in ("post_pending", "void_pending")
     pending = pendings[draft.pending % len(pendings)] if resolving and pendings and draft.pending < 18 else None
     if pending is not None:
@@ -175,7 +184,9 @@ def _transfer(
         kind=draft.kind,  # type: ignore[arg-type]
         pending_id=pending_id,
         currency="CNY",
-        tenant_id=engine.tenant_id if draft.tenant and named else None,
+        tenant_id=(engine.other_tenant_id if flaw == "foreign_tenant" else engine.tenant_id)
+        if (draft.tenant or flaw == "foreign_tenant") and named
+        else None,
         driver_id=engine.driver_id if draft.driver and named else None,
         reference={"n": draft.reference} if draft.reference else {},
         expires_at=expires_at,
