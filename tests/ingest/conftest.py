@@ -112,7 +112,7 @@ def add_sensor(owner_db: Database) -> Callable[..., Any]:
 def run_worker(settings: Settings) -> Callable[..., Any]:
     """Drain the job queue with the hub's real arq worker, in-process, and return the jobs it ran."""
 
-    async def run() -> int:
+    async def burst() -> int:
         await jobs.drain_dispatches()  # jobs of the requests just answered are on their way to Redis
         worker: Worker = jobs.create_worker(settings, burst=True, handle_signals=False, poll_delay=0.05, cron_jobs=[])
         app_pool = jobs.get_job_pool()  # the worker installs its own pool and unsets it when it stops
@@ -121,6 +121,17 @@ def run_worker(settings: Settings) -> Callable[..., Any]:
         finally:
             await worker.close()
             jobs.set_job_pool(app_pool)
+
+    async def run() -> int:
+        # A job's follow-up jobs are sent after its commit, in the background: a burst worker may find the queue
+        # empty and stop before they land. Run bursts until one finds nothing more to do.
+        ran = total = await burst()
+        for _ in range(5):
+            if ran == 0:
+                break
+            ran = await burst()
+            total += ran
+        return total
 
     return run
 
