@@ -30,7 +30,7 @@ FLAGS = """query($open: Boolean) { enforcementFlags(open: $open, first: 50) { ed
 EXTEND = "mutation($id: ID!) { extendStreetSession(id: $id, minutes: 15) { session { id } } }"
 START = "mutation($input: StartStreetSessionInput!) { startStreetSession(input: $input) { session { id } } }"
 
-SENSOR = "a1:b2:c3:d4:e5:f6:07:{:02x}"  # as the sender writes the DevEUI; registered upper-case without colons
+SENSOR = "a1:b2:c3:d4:{}"  # as the sender writes the DevEUI; registered upper-case without colons
 CAMERA = "curb-cam-{}"
 
 
@@ -45,7 +45,7 @@ def parse(value: str | None) -> datetime | None:
 class Bay:
     """One bay of the zone with its sensor and camera registered, and the operator's native connector."""
 
-    def __init__(self, zone: CurbZone, connector: Any, index: int, tag: int) -> None:
+    def __init__(self, zone: CurbZone, connector: Any, index: int, tag: str) -> None:
         self.zone, self.connector, self.index = zone, connector, index
         self.sensor, self.camera = SENSOR.format(tag), CAMERA.format(uuid.uuid4().hex[:8])
 
@@ -65,7 +65,8 @@ class Bay:
 
 async def equip(zone: CurbZone, add_connector: Any, register_device: Any, index: int = 0) -> Bay:
     connector = await add_connector(zone.site, "native", auth_mode="secret")
-    bay = Bay(zone, connector, index, uuid.uuid4().int % 256)
+    tag = uuid.uuid4().hex[:8]  # four random bytes: an operator's bays of one test never share a DevEUI
+    bay = Bay(zone, connector, index, ":".join(tag[i : i + 2] for i in range(0, 8, 2)))
     await register_device(zone.site, bay.sensor.replace(":", "").upper(), "GEOMAGNETIC_SENSOR", space_index=index)
     await register_device(zone.site, bay.camera, "CURB_CAMERA", space_index=index)
     return bay

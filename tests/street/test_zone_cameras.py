@@ -18,7 +18,6 @@ from tests.api.conftest import Callers
 from tests.ingest.support import assert_accepted, dead_events, post_with_secret
 from tests.street.conftest import CurbZone, build_zone, fresh_plate, metered_fen, row_id
 from tests.street.test_auto_sessions import (
-    SENSOR,
     apply_but_lose_the_street_job,
     driver_with_auto_pay,
     flags_of,
@@ -52,7 +51,8 @@ async def equip_zone(zone: CurbZone, add_connector: Any, register_device: Any) -
     connector = await add_connector(zone.site, "native", auth_mode="secret")
     sensors = []
     for index in range(len(zone.spaces)):
-        sensor = SENSOR.format(uuid.uuid4().int % 256)
+        # A DevEUI of its own (8 random bytes): the operator's sensors of every test share one namespace.
+        sensor = ":".join(uuid.uuid4().hex[i : i + 2] for i in range(0, 16, 2))
         await register_device(zone.site, sensor.replace(":", "").upper(), "GEOMAGNETIC_SENSOR", space_index=index)
         sensors.append(sensor)
     camera = f"zone-cam-{uuid.uuid4().hex[:8]}"
