@@ -39,7 +39,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from arq import cron
+import asyncpg
+from arq import Retry, cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
 from arq.worker import Function, Worker
@@ -122,6 +123,30 @@ def job(function: F) -> F:
     if function not in JOB_FUNCTIONS:
         JOB_FUNCTIONS.append(function)
     return function
+
+
+# Errors a transaction may hit only because another one ran at the same moment: trying again will do.
+TRANSIENT_ERRORS = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` (raised by asyncpg directly, or wrapped by SQLAlchemy) is a deadlock or a serialization
+    failure: the transaction was rolled back whole, and running it again may succeed."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TRANSIENT_ERRORS):
+            return True
+        seen.add(id(current))
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+def retry_if_transient(ctx: dict[str, Any], error: BaseException) -> None:
+    """Raise arq's Retry (with a short growing delay) when `error` is transient; return otherwise, so the caller
+    re-raises it. Jobs are idempotent, so running one again after its rolled-back try is safe."""
+    if is_transient(error):
+        raise Retry(defer=0.05 * ctx.get("job_try", 1)) from error
 
 
 def register_cron(cron_job: CronJob) -> CronJob:

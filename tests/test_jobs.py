@@ -147,3 +147,31 @@ async def test_heartbeat_cron_writes_the_current_time(redis: aioredis.Redis, set
     written = float(await redis.get(jobs.HEARTBEAT_KEY))
     assert before <= written <= after
     assert 0 < await redis.ttl(jobs.HEARTBEAT_KEY) <= jobs.HEARTBEAT_TTL_SECONDS
+
+
+async def test_a_deadlock_is_transient_and_a_job_is_retried_for_it(owner_db) -> None:  # type: ignore[no-untyped-def]
+    """Two transactions taking two locks in opposite orders: PostgreSQL rolls one back with a deadlock, which a job
+    runs again (arq Retry) instead of failing; other errors are not retried."""
+    import asyncio
+
+    from arq import Retry
+    from sqlalchemy import text
+
+    from hub import jobs
+
+    async def lock_both(first: int, second: int, both_hold_one: asyncio.Barrier) -> None:
+        async with owner_db.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": first})
+            await both_hold_one.wait()
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": second})
+
+    barrier = asyncio.Barrier(2)
+    results = await asyncio.gather(
+        lock_both(7_001, 7_002, barrier), lock_both(7_002, 7_001, barrier), return_exceptions=True
+    )
+    [deadlock] = [result for result in results if isinstance(result, BaseException)]
+    assert jobs.is_transient(deadlock)  # wrapped by SQLAlchemy, the asyncpg error underneath
+    with pytest.raises(Retry):
+        jobs.retry_if_transient({"job_try": 1}, deadlock)
+    jobs.retry_if_transient({"job_try": 1}, ValueError("not a database race"))  # returns: the caller re-raises
+    assert not jobs.is_transient(ValueError("not a database race"))

@@ -26,6 +26,18 @@ def _stale_after() -> timedelta:
 
 @job
 async def apply_inbox_events(ctx: JobContext, tenant_id: str, event_ids: list[str]) -> int:
+    try:
+        applied = await _apply(ctx, tenant_id, event_ids)
+    except Exception as error:
+        # Two merged jobs applying payments of the same drivers at once can deadlock on their ledger accounts;
+        # the loser was rolled back whole and runs again at once rather than wait for the inbox sweep.
+        jobs.retry_if_transient(ctx, error)
+        raise
+    await publish_occupancy_changes(ctx["redis"], applied.changes)
+    return len(applied.changes)
+
+
+async def _apply(ctx: JobContext, tenant_id: str, event_ids: list[str]) -> service.Applied:
     tenant = uuid.UUID(tenant_id)
     async with ctx["db"].transaction(Scope("connector", tenant_id=tenant)) as session:
         applied = await service.apply_events(
@@ -41,8 +53,7 @@ async def apply_inbox_events(ctx: JobContext, tenant_id: str, event_ids: list[st
                 [str(i) for i in applied.curb_space_ids],
                 [str(i) for i in applied.curb_zone_ids],
             )
-    await publish_occupancy_changes(ctx["redis"], applied.changes)
-    return len(applied.changes)
+    return applied
 
 
 async def sweep_inbox(ctx: JobContext) -> int:
