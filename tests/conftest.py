@@ -22,6 +22,10 @@ def _test_urls() -> None:
     use_sibling_database("_test")
     os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     os.environ.setdefault("PARKHUB_ENV", "test")
+    # Small pools: the suite holds several at once (the app's, the fixtures', each burst worker's, live servers'),
+    # and at the defaults their sum can reach PostgreSQL's 100 connections; requests beyond a pool wait their turn.
+    os.environ.setdefault("PARKHUB_DB_POOL_SIZE", "5")
+    os.environ.setdefault("PARKHUB_DB_MAX_OVERFLOW", "10")  # 15 at once: the ledger's races need 12
     get_settings.cache_clear()  # REDIS_URL and PARKHUB_ENV changed after use_sibling_database
 
 

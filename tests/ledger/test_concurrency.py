@@ -31,7 +31,9 @@ async def _race(db: Database, work: Callable[[int], Callable[..., Awaitable[T]]]
     async def racer(index: int) -> T:
         async with db.transaction(PLATFORM) as session:
             await session.execute(text("SELECT 1"))  # hold a connection and a transaction before the start
-            await everyone_in.wait()
+            # Never wait forever: a racer that could not get a connection would leave the others at the barrier.
+            async with asyncio.timeout(30):
+                await everyone_in.wait()
             return await work(index)(session)
 
     return await asyncio.gather(*(racer(index) for index in range(RACERS)), return_exceptions=True)
