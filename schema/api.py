@@ -34,6 +34,7 @@ from schema.live.subscriptions import LiveSubscription
 from schema.merchants.operations import MerchantsMutation, MerchantsQuery
 from schema.notify.operations import NotifyMutation, NotifyQuery
 from schema.notify.subscriptions import NotifySubscription
+from schema.passes.operations import PassesMutation, PassesQuery
 from schema.payments.operations import PaymentsMutation, PaymentsQuery
 from schema.pricing.operations import PricingMutation, PricingQuery
 from schema.pricing.types import TariffVersion
@@ -81,6 +82,7 @@ class Query(
     StreetQuery,
     QueueQuery,
     PaymentsQuery,
+    PassesQuery,
     MerchantsQuery,
     SettlementQuery,
     ReconciliationQuery,
@@ -103,6 +105,7 @@ class Mutation(
     StreetMutation,
     QueueMutation,
     PaymentsMutation,
+    PassesMutation,
     MerchantsMutation,
     ReconciliationMutation,
 ):

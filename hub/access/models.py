@@ -8,7 +8,19 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ARRAY, CheckConstraint, Date, DateTime, ForeignKeyConstraint, Index, SmallInteger, Text
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,6 +66,8 @@ class VehiclePass(Base):
         CheckConstraint("facility_ids IS NULL OR cardinality(facility_ids) >= 1", name="facilities_not_empty"),
         Index("ix_vehicle_passes_id", "id"),
         Index("ix_vehicle_passes_tenant_plate", "tenant_id", "plate", "id"),
+        # A sold pass is created by its payment's success, exactly once.
+        Index("uq_vehicle_passes_payment", "tenant_id", "payment_id", unique=True),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_key()
@@ -72,9 +86,51 @@ class VehiclePass(Base):
     window_end: Mapped[int | None] = mapped_column(SmallInteger)
     vehicle_class: Mapped[str] = mapped_column(Text, nullable=False, server_default="standard")
     note: Mapped[str | None] = mapped_column(Text)
+    # A pass sold through a pass offer: the offer and the payment that bought it (null: granted by the operator).
+    offer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PassOffer(Base):
+    """A monthly pass an operator sells to drivers: its facilities, its price per calendar month, and the weekdays
+    and daily window the passes it sells cover (the same shape as a vehicle pass). Never deleted: an offer is taken
+    off sale, and the passes it sold stand."""
+
+    __tablename__ = "pass_offers"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        CheckConstraint("price_fen > 0", name="price_positive"),
+        CheckConstraint("cardinality(facility_ids) >= 1", name="facilities_not_empty"),
+        CheckConstraint(
+            "cardinality(weekdays) BETWEEN 1 AND 7 AND weekdays <@ ARRAY[1, 2, 3, 4, 5, 6, 7]::smallint[]",
+            name="weekdays_known",
+        ),
+        CheckConstraint("(window_start IS NULL) = (window_end IS NULL)", name="window_complete"),
+        CheckConstraint(
+            f"window_start IS NULL OR (window_start BETWEEN 0 AND {MINUTES_PER_DAY - 1} "
+            f"AND window_end BETWEEN 1 AND {MINUTES_PER_DAY} AND window_start <> window_end)",
+            name="window_valid",
+        ),
+        Index("ix_pass_offers_id", "id"),
+        Index("ix_pass_offers_facilities", "facility_ids", postgresql_using="gin"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_key()
+    id: Mapped[uuid.UUID] = uuid_column()
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    # Sold offers name their facilities: a pass's dates are read in its facility's zone.
+    facility_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)), nullable=False)
+    price_fen: Mapped[int] = mapped_column(Integer, nullable=False)
+    currency: Mapped[str] = mapped_column(Text, nullable=False, server_default="CNY")
+    weekdays: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger), nullable=False)
+    window_start: Mapped[int | None] = mapped_column(SmallInteger)
+    window_end: Mapped[int | None] = mapped_column(SmallInteger)
+    on_sale: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
 
 
 class WhitelistEntry(Base):

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Table, Text, any_, bindparam, func, insert, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.access.models import BlocklistEntry, VehiclePass, WhitelistEntry
+from hub.access.models import BlocklistEntry, PassOffer, VehiclePass, WhitelistEntry
 from hub.access.rules import ListKind
 from hub.db import driver_of
 from hub.supply.models import Facility
@@ -25,6 +26,8 @@ TABLES: dict[ListKind, Table] = {
     "blocklist": BlocklistEntry.__table__,  # type: ignore[dict-item]
 }
 facilities = Facility.__table__
+offers = PassOffer.__table__
+passes = VehiclePass.__table__
 
 
 # -------------------------------------------------------------------------------------------- standing
@@ -198,4 +201,105 @@ async def update_entry(
         .values(**values, updated_at=func.now())
         .returning(table)
     )
+    return (await session.execute(stmt)).mappings().first()
+
+
+# ------------------------------------------------------------------------------------------- pass offers
+
+
+async def insert_offer(session: AsyncSession, values: dict[str, Any]) -> Row:
+    return (await session.execute(insert(offers).values(**values).returning(offers))).mappings().one()
+
+
+async def update_offer(
+    session: AsyncSession, tenant_id: uuid.UUID, offer_id: uuid.UUID, values: dict[str, Any]
+) -> Row | None:
+    stmt = (
+        update(offers)
+        .where(offers.c.tenant_id == tenant_id, offers.c.id == offer_id)
+        .values(**values, updated_at=func.now())
+        .returning(offers)
+    )
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def offer(session: AsyncSession, tenant_id: uuid.UUID, offer_id: uuid.UUID, *, lock: bool = False) -> Row | None:
+    stmt = select(offers).where(offers.c.tenant_id == tenant_id, offers.c.id == offer_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def offers_by_ids(session: AsyncSession, offer_ids: Sequence[uuid.UUID]) -> list[Row]:
+    """Offers by id as the session's scope sees them (an operator its own, anyone else those on sale)."""
+    if not offer_ids:
+        return []
+    return list((await session.execute(select(offers).where(offers.c.id.in_(offer_ids)))).mappings().all())
+
+
+async def offer_tenant(session: AsyncSession, offer_id: uuid.UUID) -> uuid.UUID | None:
+    """The operator of an offer on sale (public read)."""
+    stmt = select(offers.c.tenant_id).where(offers.c.id == offer_id, offers.c.on_sale)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def tenant_offers(session: AsyncSession, tenant_id: uuid.UUID, include_off_sale: bool) -> list[Row]:
+    stmt = select(offers).where(offers.c.tenant_id == tenant_id)
+    if not include_off_sale:
+        stmt = stmt.where(offers.c.on_sale)
+    return list((await session.execute(stmt.order_by(offers.c.name, offers.c.id))).mappings().all())
+
+
+async def offers_on_sale_at(session: AsyncSession, facility_id: uuid.UUID) -> list[Row]:
+    """The offers on sale covering a live facility, cheapest first (the facility's operator's only)."""
+    stmt = (
+        select(offers)
+        .join(facilities, facilities.c.tenant_id == offers.c.tenant_id)
+        .where(
+            facilities.c.id == facility_id,
+            facilities.c.retired_at.is_(None),
+            offers.c.on_sale,
+            offers.c.facility_ids.op("@>")(literal([facility_id], ARRAY(PG_UUID(as_uuid=True)))),  # the GIN index
+        )
+        .order_by(offers.c.price_fen, offers.c.id)
+    )
+    return list((await session.execute(stmt)).mappings().all())
+
+
+async def facility_zones(
+    session: AsyncSession, tenant_id: uuid.UUID, facility_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The time zones of the tenant's live facilities among these."""
+    stmt = select(facilities.c.id, facilities.c.time_zone).where(
+        facilities.c.tenant_id == tenant_id, facilities.c.id.in_(facility_ids), facilities.c.retired_at.is_(None)
+    )
+    return {row.id: row.time_zone for row in await session.execute(stmt)}
+
+
+async def insert_sold_pass(session: AsyncSession, values: dict[str, Any]) -> Row | None:
+    """The pass a payment bought, or None when that payment already made one (unique by payment)."""
+    stmt = (
+        pg_insert(passes)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "payment_id"])
+        .returning(passes)
+    )
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def revoke_pass_of_payment(
+    session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID, at: datetime
+) -> Row | None:
+    """End the live pass a payment bought at `at`; None when it has none live."""
+    stmt = (
+        update(passes)
+        .where(passes.c.tenant_id == tenant_id, passes.c.payment_id == payment_id, passes.c.revoked_at.is_(None))
+        .values(revoked_at=at, updated_at=func.now())
+        .returning(passes)
+    )
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def pass_of_payment(session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> Row | None:
+    stmt = select(passes).where(passes.c.tenant_id == tenant_id, passes.c.payment_id == payment_id)
     return (await session.execute(stmt)).mappings().first()

@@ -289,6 +289,10 @@ def _window(start: str | None, end: str | None, problems: Collector) -> tuple[in
     return first, last
 
 
+# A daily window from "HH:MM" texts, as pass offers take it too (hub/access/offer_rules.py).
+window_of = _window
+
+
 def whitelist_values(fields: Mapping[str, Any], problems: Collector) -> dict[str, Any]:
     """plate, category, facility_ids (none: all), valid_from / valid_until (optional), reason (optional)."""
     valid_from, valid_until = _dates(fields, problems, required=False)

@@ -7,6 +7,9 @@ step changes nothing):
 
 - capture of charge P (driver D, tenant T, provider X): provider_clearing[X] -> driver_prepaid[D] A (money in),
   then driver_prepaid[D] -> tenant_payable[T] A (applied); ids ("payment_in", P), ("payment_applied", P).
+- pass sale P (a month of an operator's pass offer) captured: provider_clearing[X] -> driver_prepaid[D] A, then
+  driver_prepaid[D] -> tenant_payable[T] A; ids ("payment_in", P), ("pass_sale", P) (settlement's gross counts
+  `pass_sale`). A refund of it is an ordinary refund (source `payable`); refunded in full, the pass is revoked.
 - auto-pay deduction P accepted: PENDING provider_clearing[X] -> tenant_payable[T] A; id ("deduction", P).
 - deduction P succeeded: the pending (if not yet there), then POST it; ids ("deduction", P), ("deduction_post", P).
 - deduction P failed while the car still waits at the barrier (operator opens on success): VOID it only (the driver
@@ -169,6 +172,14 @@ def capture_transfers(m: Money) -> list[TransferSpec]:
     return [
         m._t("payment_in", m.clearing, m.prepaid, m.amount_fen),
         m._t("payment_applied", m.prepaid, m.payable, m.amount_fen),
+    ]
+
+
+def pass_sale_transfers(m: Money) -> list[TransferSpec]:
+    """A pass sale captured: the money comes in to the driver's wallet and is applied to the operator as a sale."""
+    return [
+        m._t("payment_in", m.clearing, m.prepaid, m.amount_fen),
+        m._t("pass_sale", m.prepaid, m.payable, m.amount_fen),
     ]
 
 

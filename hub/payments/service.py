@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import jobs
+from hub.access import offers as access_offers
 from hub.access import service as access
 from hub.db import ANONYMOUS, Database, Scope, driver_of
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -59,7 +60,7 @@ def _driver(principal: Principal) -> uuid.UUID:
     return principal.user_id
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip() or len(key) > rules.IDEMPOTENCY_KEY_MAX:
         raise InvalidInput(
             f"idempotencyKey must be 1 to {rules.IDEMPOTENCY_KEY_MAX} characters", field="idempotencyKey"
@@ -131,7 +132,7 @@ async def pay_lot_session(
     (anyone may pay for any plate: the payer gets the receipt). Committed before it returns; the provider is asked
     after the commit. The same key again returns the same payment."""
     driver_id = _driver(principal)
-    key = _check_key(idempotency_key)
+    key = check_key(idempotency_key)
     if (token is None) == (plate is None or facility_id is None):
         raise InvalidInput("give either a payment token or a plate and a facility", field="token")
     tenant_id = await _tenant_of_target(db, token, facility_id)
@@ -270,7 +271,7 @@ async def pay_arrears(db: Database, principal: Principal, idempotency_key: str) 
     """One payment per failed deduction the driver still owes (each at its operator); the same key again returns
     the same payments."""
     driver_id = _driver(principal)
-    key = _check_key(idempotency_key)
+    key = check_key(idempotency_key)
     async with db.transaction(principal.db_scope()) as session:
         owed = await repository.driver_arrears(session, driver_id)
     if not owed:
@@ -386,6 +387,10 @@ async def _succeeded(session: AsyncSession, row: Row, m: Money, now: datetime) -
     if row["purpose"] == rules.STREET_SESSION:
         await ledger.create_transfers(session, rules.street_hold_captured(m))
         jobs.enqueue(session, street.SETTLE_STREET_JOB, str(row["tenant_id"]), str(row["subject_id"]))
+        return
+    if row["purpose"] == rules.PASS:  # a pass sold: captured, and the pass exists (once, unique by payment)
+        await ledger.create_transfers(session, rules.pass_sale_transfers(m))
+        await access_offers.create_sold_pass(session, row)
         return
     await ledger.create_transfers(session, rules.capture_transfers(m))
     if row["purpose"] == rules.LOT_SESSION:
@@ -505,7 +510,7 @@ async def refund_payment(
     """An operator admin gives back part or all of a succeeded payment: reserved on the payment row under its lock
     (never more than paid minus refunded, also under concurrency), paid back by the provider after commit."""
     tenant_id = require_operator_admin(principal, "refunds")
-    key = _check_key(idempotency_key)
+    key = check_key(idempotency_key)
     reason = (reason or "").strip()
     if not reason or len(reason) > rules.REFUND_REASON_MAX:
         raise InvalidInput(f"a refund needs a reason of 1 to {rules.REFUND_REASON_MAX} characters", field="reason")
@@ -581,6 +586,8 @@ async def apply_refund_word(
             m = money_of(payment)
             await ensure_accounts(session, m)
             await ledger.create_transfers(session, [rules.refund_transfer(m, refund_id, amount, refund["source"])])
+            if payment["purpose"] == rules.PASS and payment_values["refunded_fen"] >= payment["amount_fen"]:
+                await access_offers.revoke_sold_pass(session, tenant_id, payment["id"], now)  # refunded in full
         else:
             values["failure_code"] = failure_code
         await repository.update_payment(session, tenant_id, payment["id"], payment_values)

@@ -44,7 +44,8 @@ from hub.errors import InvalidInput
 # Codes of transfers crediting the payable with a driver's payment (a capture, a posted auto-pay deduction, a pass).
 # hub/payments writes: payment_applied (a charge applied from the driver's wallet), deduction / deduction_post
 # (auto-pay, two-phase), arrears / arrears_post (arrears collected), street_hold / street_post (a curb prepay kept
-# for the true price). A post is classified by its own code or its pending's.
+# for the true price), pass_sale (a month of a pass offer sold, hub/payments/passes.py). A post is classified by
+# its own code or its pending's.
 GROSS_CODES = (
     "payment",
     "capture",
