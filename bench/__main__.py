@@ -1,5 +1,6 @@
-"""`python -m bench` (what `make bench` runs): find-a-space, ingest, lanes, the tariff engine, then the ledger.
-`--only near`, `--only ingest`, `--only lanes`, `--only tariff` or `--only ledger` runs one.
+"""`python -m bench` (what `make bench` runs): find-a-space, ingest, provider callbacks, lanes, the tariff engine,
+then the ledger. `--only near`, `--only ingest`, `--only callbacks`, `--only lanes`, `--only tariff` or
+`--only ledger` runs one.
 
 find-a-space: over HTTP beside the same search run directly.
 
@@ -12,6 +13,10 @@ find-a-space: over HTTP beside the same search run directly.
 ingest (bench/ingest.py): signed single-event webhooks and 1,000-event batches at 64 connections against the
 API alone and with its worker running, beside a server answering 202 without work, and event-to-subscriber
 latency.
+
+callbacks (bench/callbacks.py): signed sandbox payment-success callbacks to an operator's payment connector at 32
+connections, beside the no-op 202 server: accepted per second by the API alone, then applied per second (payments
+succeeded with their ledger capture) with the worker running, and the ledger checked afterwards.
 
 lanes (bench/lanes.py): exit decisions from 100 lanes at once (one wrk connection per lane, each vehicle with an
 open session, priced under a tariff with bands and caps, checked against passes, the whitelist and auto-pay),
@@ -156,6 +161,7 @@ def _command() -> str:
 class Only(enum.StrEnum):
     near = "near"
     ingest = "ingest"
+    callbacks = "callbacks"
     lanes = "lanes"
     tariff = "tariff"
     ledger = "ledger"
@@ -189,7 +195,13 @@ def main(
     workers: int = typer.Option(2, "--workers", min=1, help="API server processes."),
     warmup: int = typer.Option(3, "--warmup", min=0, help="Seconds of unmeasured searches first (warms caches)."),
     only: Only | None = typer.Option(
-        None, "--only", help="Run one benchmark: near (find-a-space), ingest, lanes, tariff, ledger or settlement."
+        None,
+        "--only",
+        help="Run one benchmark: near (find-a-space), ingest, callbacks, lanes, tariff, ledger or settlement.",
+    ),
+    callback_seconds: int = typer.Option(10, "--callback-seconds", min=1, help="Duration of each callback run."),
+    callback_payments: int = typer.Option(
+        20_000, "--callback-payments", min=1, help="Payments awaiting a callback (one callback each)."
     ),
     ingest_connections: int = typer.Option(64, "--ingest-connections", min=1, help="Connections of each ingest run."),
     latency_rate: float = typer.Option(20.0, "--latency-rate", min=0.1, help="Events per second of the latency run."),
@@ -208,8 +220,8 @@ def main(
     ),
     settlement_concurrency: int = typer.Option(2, "--settlement-concurrency", min=1, help="Operators settled at once."),
 ) -> None:
-    """Benchmark find-a-space (HTTP against asyncpg), ingest (webhooks against a no-op server), exit lanes (against
-    /healthz), the tariff engine and the ledger."""
+    """Benchmark find-a-space (HTTP against asyncpg), ingest and provider callbacks (webhooks against a no-op
+    server), exit lanes (against /healthz), the tariff engine and the ledger."""
     console = Console(width=max(Console().width, 120))
     if only == Only.settlement:  # a database of its own (`<name>_bench_settlement`)
         from bench.settlement import print_settlement_report, run_settlement
@@ -260,6 +272,23 @@ def main(
             )
         )
         print_ingest_report(console, report, seconds=seconds, connections=ingest_connections)
+        console.print(f"command: {_command()}")
+    if only in (None, Only.callbacks):
+        from bench.callbacks import print_callbacks_report, run_callbacks
+
+        if only is None:
+            console.print()
+        callbacks_report = _run(
+            run_callbacks(
+                console,
+                settings,
+                workers=workers,
+                connections=connections,
+                seconds=callback_seconds,
+                payments=callback_payments,
+            )
+        )
+        print_callbacks_report(console, callbacks_report)
         console.print(f"command: {_command()}")
     if only in (None, Only.lanes):
         from bench.lanes import print_lanes_report, run_lanes
