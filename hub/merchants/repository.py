@@ -17,6 +17,11 @@ Cursor = tuple[datetime, uuid.UUID] | None
 # ------------------------------------------------------------------------------------------------ merchants
 
 
+async def tenant_currency(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> str | None:
+    """The operator's currency (what its merchants' funds and coupons are counted in)."""
+    return await conn.fetchval("SELECT currency FROM tenants WHERE id = $1", tenant_id)
+
+
 async def insert_merchant(conn: asyncpg.Connection, tenant_id: uuid.UUID, name: str, contact: str | None) -> Row | None:
     """None when a live merchant of the tenant already has this name."""
     return await conn.fetchrow(

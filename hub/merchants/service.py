@@ -53,7 +53,7 @@ def _operator_tenant(principal: Principal) -> uuid.UUID:
 
 
 async def _currency(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> str:
-    return await conn.fetchval("SELECT currency FROM tenants WHERE id = $1", tenant_id) or "CNY"
+    return await repository.tenant_currency(conn, tenant_id) or "CNY"
 
 
 async def tenant_currency(session: AsyncSession, tenant_id: uuid.UUID) -> str:
