@@ -24,6 +24,7 @@ from hub.db import Database
 from hub.lanes.gate_broker import GateCommandBroker
 from hub.live import LiveBroker, after_commit
 from hub.notify.broker import NotificationBroker
+from hub.payments import providers
 from hub.queue.broker import QueueBroker
 from schema.http import GraphQLEndpoint
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        providers.check_configured(settings)
         db = Database.from_settings(settings)
         redis = aioredis.from_url(settings.redis_url)
         keystore = KeyStore(settings)

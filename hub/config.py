@@ -108,6 +108,16 @@ class Settings:
     # and the ledger shadows it (provider_direct, into provider_settled[settlement_provider]).
     settlement_mode: str = "hub_collects"
     settlement_provider: str = "sandbox"
+    # WeChat Pay v3 (PAYMENT_PROVIDER=wechatpay): the merchant number and app id, the merchant API certificate's
+    # serial and private key (a PEM file), the APIv3 key (32 characters) and WeChat Pay's platform public keys
+    # (`SERIAL=/path/key.pem`, comma-separated: several during a key rotation). Empty until configured.
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_merchant_serial_no: str = ""
+    wechatpay_private_key_file: str = ""
+    wechatpay_apiv3_key: str = field(default="", repr=False)
+    wechatpay_platform_keys: str = ""
+    wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
 
     @property
     def production(self) -> bool:
@@ -143,6 +153,13 @@ def get_settings() -> Settings:
         payment_sweep_after_seconds=_env_int("PAYMENT_SWEEP_AFTER_SECONDS", 120),
         settlement_mode=os.environ.get("SETTLEMENT_MODE") or "hub_collects",
         settlement_provider=os.environ.get("SETTLEMENT_PROVIDER") or "sandbox",
+        wechatpay_mchid=os.environ.get("WECHATPAY_MCHID", ""),
+        wechatpay_appid=os.environ.get("WECHATPAY_APPID", ""),
+        wechatpay_merchant_serial_no=os.environ.get("WECHATPAY_MERCHANT_SERIAL_NO", ""),
+        wechatpay_private_key_file=os.environ.get("WECHATPAY_PRIVATE_KEY_FILE", ""),
+        wechatpay_apiv3_key=os.environ.get("WECHATPAY_APIV3_KEY", ""),
+        wechatpay_platform_keys=os.environ.get("WECHATPAY_PLATFORM_KEYS", ""),
+        wechatpay_base_url=os.environ.get("WECHATPAY_BASE_URL") or "https://api.mch.weixin.qq.com",
         public_url=(os.environ.get("PARKHUB_PUBLIC_URL") or "https://pay.parkhub.example").rstrip("/"),
         payment_callback_url=(os.environ.get("PAYMENT_CALLBACK_URL") or _own_address()).rstrip("/"),
     )

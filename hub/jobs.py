@@ -386,6 +386,9 @@ register_cron(cron(worker_heartbeat, second={0, 30}, run_at_startup=True, unique
 
 
 async def on_startup(ctx: JobContext) -> None:
+    from hub.payments import providers  # the payment domain imports this module
+
+    providers.check_configured(get_settings())
     ctx["db"] = Database.from_settings(get_settings())
     # Jobs may enqueue follow-up jobs through the worker's own connection.
     set_job_pool(ctx["redis"])
