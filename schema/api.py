@@ -41,7 +41,7 @@ from schema.pricing.types import TariffVersion
 from schema.queue.operations import QueueMutation, QueueQuery
 from schema.queue.subscriptions import QueueSubscription
 from schema.scalars import SCALAR_MAP
-from schema.settlement.operations import SettlementQuery
+from schema.settlement.operations import SettlementMutation, SettlementQuery
 from schema.settlement.reconciliation import ReconciliationItem, ReconciliationMutation, ReconciliationQuery
 from schema.settlement.types import SettlementStatement
 from schema.street.operations import StreetMutation, StreetQuery
@@ -108,6 +108,7 @@ class Mutation(
     PassesMutation,
     MerchantsMutation,
     ReconciliationMutation,
+    SettlementMutation,
 ):
     pass
 

@@ -275,6 +275,37 @@ async def fail_payout(
     )
 
 
+MAX_PAYOUT_NOTE = 200
+
+
+def _payout_note(text: str | None, field: str, *, required: bool) -> str | None:
+    text = (text or "").strip()
+    if (required and not text) or len(text) > MAX_PAYOUT_NOTE:
+        need = "1" if required else "0"
+        raise InvalidInput(f"{field}: {need} to {MAX_PAYOUT_NOTE} characters", code="INVALID_INPUT", field=field)
+    return text or None
+
+
+def _require_platform(principal: Principal) -> None:
+    # Operators see their payouts but never vouch for them: the money's arrival is the platform's bank's word.
+    if principal.kind != "platform":
+        raise Forbidden("only the platform admin confirms or fails payouts", code="FORBIDDEN", required_role="platform")
+
+
+async def confirm_payout_as(
+    session: AsyncSession, principal: Principal, statement_id: uuid.UUID, reference: str | None
+) -> Row:
+    """The platform admin records that a payout arrived, with the bank's or provider's reference."""
+    _require_platform(principal)
+    return await confirm_payout(session, statement_id, reference=_payout_note(reference, "reference", required=False))
+
+
+async def fail_payout_as(session: AsyncSession, principal: Principal, statement_id: uuid.UUID, reason: str) -> Row:
+    """The platform admin records that a payout bounced, and why; its money returns on the next statement."""
+    _require_platform(principal)
+    return await fail_payout(session, statement_id, reason=_payout_note(reason, "reason", required=True))
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

@@ -74,3 +74,27 @@ class SettlementQuery:
         async with info.context.read() as session:
             rows = await service.city_revenue(session, info.context.principal, since, until)
         return CityRevenue.from_rows(rows, since, until)
+
+
+@strawberry.type
+class SettlementMutation:
+    @strawberry.mutation(
+        description="Record that a statement's payout arrived (the platform admin), with the bank's or provider's "
+        "reference: the pending payout is posted. Again: no change; a failed payout: PAYOUT_FAILED."
+    )
+    async def confirm_payout(self, info: Info, id: relay.GlobalID, reference: str | None = None) -> SettlementStatement:
+        statement = uuid_of(id, "SettlementStatement")
+        async with info.context.write() as session:
+            row = await service.confirm_payout_as(session, info.context.principal, statement, reference)
+        return SettlementStatement.from_row(row)
+
+    @strawberry.mutation(
+        description="Record that a statement's payout bounced (the platform admin), and why: the pending payout is "
+        "voided and its money returns on the operator's next statement. Again: no change; a confirmed payout: "
+        "PAYOUT_CONFIRMED."
+    )
+    async def fail_payout(self, info: Info, id: relay.GlobalID, reason: str) -> SettlementStatement:
+        statement = uuid_of(id, "SettlementStatement")
+        async with info.context.write() as session:
+            row = await service.fail_payout_as(session, info.context.principal, statement, reason)
+        return SettlementStatement.from_row(row)

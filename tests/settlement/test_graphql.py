@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from strawberry import relay
 
 from hub.db import PLATFORM, Database
 from hub.ledger import service as ledger
@@ -264,3 +265,64 @@ def _operator_gid(tenant: uuid.UUID) -> str:
     from strawberry import relay
 
     return str(relay.GlobalID("Operator", str(tenant)))
+
+
+CONFIRM = """
+mutation($id: ID!, $reference: String) {
+  confirmPayout(id: $id, reference: $reference) { id payout { state amountFen reference resolvedAt } }
+}
+"""
+FAIL = """
+mutation($id: ID!, $reason: String!) {
+  failPayout(id: $id, reason: $reason) { id payout { state amountFen reference resolvedAt } }
+}
+"""
+
+
+async def test_the_platform_admin_confirms_or_fails_payouts(
+    db: Database,
+    callers: Callers,  # noqa: F811
+    books: tuple[Operator, dict[str, uuid.UUID]],
+) -> None:
+    op, _ = books
+    statement = (await settle(db, op)).statement
+    gid = str(relay.GlobalID("SettlementStatement", str(statement["id"])))
+    admin = callers.platform()
+    # The operator sees its payout but cannot vouch for it; nor can a driver.
+    operator_admin = await callers.operator("operator_admin", tenant_id=op.tenant_id)
+    assert await operator_admin.error_code(CONFIRM, {"id": gid}) == "FORBIDDEN"
+    assert await (await callers.driver()).error_code(FAIL, {"id": gid, "reason": "x"}) == "FORBIDDEN"
+    assert await admin.error_code(FAIL, {"id": gid, "reason": "  "}) == "INVALID_INPUT"
+    unknown = str(relay.GlobalID("SettlementStatement", str(uuid.uuid4())))
+    assert await admin.error_code(CONFIRM, {"id": unknown}) == "STATEMENT_NOT_FOUND"
+
+    confirmed = (await admin.data(CONFIRM, {"id": gid, "reference": "BANK-20261121-0042"}))["confirmPayout"]
+    assert confirmed["payout"]["state"] == "CONFIRMED" and confirmed["payout"]["reference"] == "BANK-20261121-0042"
+    assert confirmed["payout"]["amountFen"] == statement["payout"] > 0
+    again = (await admin.data(CONFIRM, {"id": gid, "reference": "another"}))["confirmPayout"]
+    assert again == confirmed  # confirming twice changes nothing
+    assert await admin.error_code(FAIL, {"id": gid, "reason": "bounced"}) == "PAYOUT_CONFIRMED"
+    in_transit = await _payout_in_transit(db, op)
+    assert (in_transit.posted, in_transit.pending) == (statement["payout"], 0)
+
+
+async def test_a_failed_payout_returns_on_the_next_statement(
+    db: Database,
+    callers: Callers,  # noqa: F811
+    books: tuple[Operator, dict[str, uuid.UUID]],
+) -> None:
+    op, _ = books
+    statement = (await settle(db, op)).statement
+    gid = str(relay.GlobalID("SettlementStatement", str(statement["id"])))
+    failed = (await callers.platform().data(FAIL, {"id": gid, "reason": "account closed"}))["failPayout"]
+    assert failed["payout"]["state"] == "FAILED" and failed["payout"]["reference"] == "account closed"
+    assert await callers.platform().error_code(CONFIRM, {"id": gid}) == "PAYOUT_FAILED"
+    assert (await _payout_in_transit(db, op)).pending == 0
+    following = (await settle(db, op, op.today() + timedelta(days=1))).statement
+    assert following["returned"] == following["payout"] == statement["payout"]
+
+
+async def _payout_in_transit(db: Database, op: Operator) -> ledger.Balance:
+    async with db.transaction(PLATFORM) as session:
+        spec = account_spec("tenant_payout_in_transit", op.tenant_id, "CNY")
+        return (await ledger.balances(session, [spec.id]))[spec.id]
