@@ -34,13 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from hub import jobs
-from hub.db import Database, Scope
+from hub.db import Database, Scope, driver_of
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.lanes import gates
 from hub.lanes import rules as lane_rules
 from hub.lanes import service as lanes
 from hub.live import after_commit
 from hub.live.events import plain_uuid
+from hub.merchants import service as merchants
 from hub.notify import Notification, notify
 from hub.principal import Principal
 from hub.queue import repository, rules
@@ -404,16 +405,27 @@ async def close_session_at_amount(
 async def _close(
     session: AsyncSession, agent: Agent, row: Any, session_id: uuid.UUID, price_fen: int, close_reason: str
 ) -> Any:
-    """Close the lot session at the exception's lane (when it is an exit) and passage time (else now)."""
-    return await repository.close_session(
+    """Close the lot session at the exception's lane (when it is an exit) and passage time (else now).
+
+    Merchant coupons reserved on the session are released: an amount the agent sets, or a waiver, is not a tariff
+    price a coupon discounted, so no merchant pays towards it and each fund gets its reservation back."""
+    exited_at = row["passed_at"] or now_utc()
+    closed = await repository.close_session(
         session,
         agent.tenant_id,
         session_id,
         exit_lane_id=row["lane_id"] if row["lane_direction"] == "exit" else None,
-        exited_at=row["passed_at"] or now_utc(),
+        exited_at=exited_at,
         price_fen=price_fen,
         close_reason=close_reason,
     )
+    if closed is not None:
+        conn = await driver_of(session)
+        coupons = await merchants.reserved_coupons(conn, agent.tenant_id, session_id)
+        if coupons:
+            currency = await merchants.tenant_currency(session, agent.tenant_id)
+            await merchants.settle_session_coupons(conn, agent.tenant_id, session_id, coupons, {}, exited_at, currency)
+    return closed
 
 
 async def waive_exception(
