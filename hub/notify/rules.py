@@ -40,6 +40,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "session.exited",
     "session.amount_due",
     "exception.raised",
+    "street.payment_failed",
 )
 ALL_EVENTS = "*"
 EVENT_CATEGORIES = frozenset(name.split(".", 1)[0] for name in EVENT_TYPES)

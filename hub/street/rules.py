@@ -60,8 +60,10 @@ ORIGINS = (DRIVER, CAMERA)
 
 ACTIVE, EXTENDED = "active", "extended"
 ENDED_EARLY, EXPIRED, ENDED_BY_SENSOR, ENDED_BY_DRIVER = "ended_early", "expired", "ended_by_sensor", "ended_by_driver"
+# A prepaid session none of whose time was paid for: its prepayments failed, so it ended when that was known.
+PAYMENT_FAILED = "payment_failed"
 OPEN_STATES = (ACTIVE, EXTENDED)
-FINAL_STATES = (ENDED_EARLY, EXPIRED, ENDED_BY_SENSOR, ENDED_BY_DRIVER)
+FINAL_STATES = (ENDED_EARLY, EXPIRED, ENDED_BY_SENSOR, ENDED_BY_DRIVER, PAYMENT_FAILED)
 STATES = (*OPEN_STATES, *FINAL_STATES)
 
 # What can happen to a session, and what each does in each mode.
@@ -75,7 +77,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 }
 
 # The actions a session's history records, each with what it costs the driver or gives back.
-ACTION_KINDS = ("start", "extend", "end", "expire", "camera_start", "sensor_end")
+# `payment_failed`: a start's or extension's prepayment failed, and the time it bought was taken back.
+ACTION_KINDS = ("start", "extend", "end", "expire", "camera_start", "sensor_end", "payment_failed")
 
 # A prepaid session is bought for at most a day: longer is a pass. Extensions may not take it past this either.
 MAX_PREPAID_MINUTES = 24 * 60
@@ -251,6 +254,28 @@ def settle(
     if payment_mode == PREPAID:
         return Settlement(state, end, true_price, max(0, paid_fen - true_price), None, quote)
     return Settlement(state, end, true_price, None, true_price, quote)
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A running prepaid session after the prepayment of one of its purchases failed: the minutes and money of
+    that purchase are taken back. `paid_until` None: no paid minute remains, and the session ends."""
+
+    paid_until: datetime | None
+    prepaid_minutes: int
+    paid_fen: int
+
+
+def revoke_purchase(
+    started_at: datetime, prepaid_minutes: int, paid_fen: int, minutes: int, charge_fen: int
+) -> Revocation:
+    """Take a failed purchase (`minutes` bought for `charge_fen`) out of a running prepaid session. Purchases
+    follow each other from the start, so what remains paid is the start plus the other purchases' minutes."""
+    remaining = max(0, prepaid_minutes - minutes)
+    paid = max(0, paid_fen - charge_fen)
+    if remaining == 0:
+        return Revocation(None, 0, paid)
+    return Revocation(started_at + timedelta(minutes=remaining), remaining, paid)
 
 
 # ---------------------------------------------------------------------------------- automatic sessions

@@ -38,6 +38,9 @@ class StreetSessionState(Enum):
     EXPIRED = strawberry.enum_value("expired", description="The paid time ran out")
     ENDED_BY_SENSOR = strawberry.enum_value("ended_by_sensor", description="The bay's sensor saw the car leave")
     ENDED_BY_DRIVER = strawberry.enum_value("ended_by_driver", description="The driver ended an auto-pay session")
+    PAYMENT_FAILED = strawberry.enum_value(
+        "payment_failed", description="Its prepayment failed, so no time was paid for: ended when that was known"
+    )
 
 
 @strawberry.enum
@@ -60,6 +63,9 @@ class StreetSessionActionKind(Enum):
     EXPIRE = "expire"
     CAMERA_START = "camera_start"
     SENSOR_END = "sensor_end"
+    PAYMENT_FAILED = strawberry.enum_value(
+        "payment_failed", description="A purchase's prepayment failed: the minutes it bought were taken back"
+    )
 
 
 @strawberry.enum(description="Why an enforcement flag is over")
