@@ -235,6 +235,21 @@ def send_merged(function_name: str, key: str, items: Sequence[Any]) -> asyncio.T
     return _merger.add(_job_pool, function_name, key, items)
 
 
+def send_committed(jobs: Sequence[PendingJob]) -> asyncio.Task[list[JobFailure]] | None:
+    """Send `jobs` for work already committed outside a Session (a `Database.driver_transaction`), as
+    `enqueue()` does after a Session's commit. Call `check_job()` for each before the transaction. Never raises:
+    the work is committed, so a job that cannot be sent is logged. Returns the send's task, to await when it
+    matters."""
+    if not jobs:
+        return None
+    if _job_pool is None:
+        logger.error("job pool is unset; %d job(s) of committed work not sent: %s", len(jobs), jobs)
+        return None
+    task = asyncio.get_running_loop().create_task(_send(_job_pool, list(jobs)))
+    _track(task)
+    return task
+
+
 async def flush_jobs(session: AsyncSession) -> None:
     """Wait until the jobs of `session`'s committed transactions are in Redis.
 

@@ -32,37 +32,46 @@ passes = VehiclePass.__table__
 
 # -------------------------------------------------------------------------------------------- standing
 
+
+def plate_entries_sql(*, tenant: str, plate: str, at: str, facility: str) -> str:
+    """A LATERAL subquery: every live entry of the plate on the three lists that can still matter at `at` at the
+    facility row `facility` (an alias with `id` and `time_zone`), one row per entry in the columns STANDING_SQL
+    returns after `time_zone`. The arguments are SQL expressions (placeholders, columns); lane decisions embed it
+    in their context statement (hub/lanes/repository.py)."""
+    return f"""
+    SELECT 'blocklist' AS list, b.id, b.kind, NULL::text AS category, b.reason, NULL::uuid[] AS facility_ids,
+           b.valid_from, b.valid_until, NULL::smallint[] AS weekdays, NULL::smallint AS window_start,
+           NULL::smallint AS window_end, NULL::text AS vehicle_class
+    FROM vehicle_blocklist b
+    WHERE b.tenant_id = {tenant} AND b.plate = {plate} AND b.revoked_at IS NULL
+      AND (b.valid_until IS NULL OR b.valid_until >= ({at} AT TIME ZONE {facility}.time_zone)::date - 1)
+    UNION ALL
+    SELECT 'whitelist', w.id, NULL, w.category, w.reason, w.facility_ids, w.valid_from, w.valid_until,
+           NULL, NULL, NULL, NULL
+    FROM vehicle_whitelist w
+    WHERE w.tenant_id = {tenant} AND w.plate = {plate} AND w.revoked_at IS NULL
+      AND (w.facility_ids IS NULL OR {facility}.id = ANY (w.facility_ids))
+      AND (w.valid_until IS NULL OR w.valid_until >= ({at} AT TIME ZONE {facility}.time_zone)::date - 1)
+    UNION ALL
+    SELECT 'pass', p.id, NULL, NULL, NULL, p.facility_ids, p.valid_from, p.valid_until, p.weekdays,
+           p.window_start, p.window_end, p.vehicle_class
+    FROM vehicle_passes p
+    WHERE p.tenant_id = {tenant} AND p.plate = {plate} AND p.revoked_at IS NULL
+      AND (p.facility_ids IS NULL OR {facility}.id = ANY (p.facility_ids))
+      AND p.valid_until >= ({at} AT TIME ZONE {facility}.time_zone)::date - 1
+"""
+
+
 # One round trip for a lane read: the facility's zone and every live entry of the plate on the three lists
 # that can still matter at `$4` (the last valid day no earlier than yesterday in the facility's zone, since a
 # pass's window may run past midnight). No row: the facility is not the tenant's. A row with a null `list`:
 # the facility exists and the plate is on no list. The plate equality leads the (tenant_id, plate) indexes.
 #   $1 tenant, $2 facility, $3 normalized plate, $4 the instant
-STANDING_SQL = """
+STANDING_SQL = f"""
 SELECT f.time_zone, e.list, e.id, e.kind, e.category, e.reason, e.facility_ids, e.valid_from, e.valid_until,
        e.weekdays, e.window_start, e.window_end, e.vehicle_class
 FROM facilities f
-LEFT JOIN LATERAL (
-    SELECT 'blocklist' AS list, b.id, b.kind, NULL::text AS category, b.reason, NULL::uuid[] AS facility_ids,
-           b.valid_from, b.valid_until, NULL::smallint[] AS weekdays, NULL::smallint AS window_start,
-           NULL::smallint AS window_end, NULL::text AS vehicle_class
-    FROM vehicle_blocklist b
-    WHERE b.tenant_id = $1 AND b.plate = $3 AND b.revoked_at IS NULL
-      AND (b.valid_until IS NULL OR b.valid_until >= ($4::timestamptz AT TIME ZONE f.time_zone)::date - 1)
-    UNION ALL
-    SELECT 'whitelist', w.id, NULL, w.category, w.reason, w.facility_ids, w.valid_from, w.valid_until,
-           NULL, NULL, NULL, NULL
-    FROM vehicle_whitelist w
-    WHERE w.tenant_id = $1 AND w.plate = $3 AND w.revoked_at IS NULL
-      AND (w.facility_ids IS NULL OR f.id = ANY (w.facility_ids))
-      AND (w.valid_until IS NULL OR w.valid_until >= ($4::timestamptz AT TIME ZONE f.time_zone)::date - 1)
-    UNION ALL
-    SELECT 'pass', p.id, NULL, NULL, NULL, p.facility_ids, p.valid_from, p.valid_until, p.weekdays,
-           p.window_start, p.window_end, p.vehicle_class
-    FROM vehicle_passes p
-    WHERE p.tenant_id = $1 AND p.plate = $3 AND p.revoked_at IS NULL
-      AND (p.facility_ids IS NULL OR f.id = ANY (p.facility_ids))
-      AND p.valid_until >= ($4::timestamptz AT TIME ZONE f.time_zone)::date - 1
-) e ON true
+LEFT JOIN LATERAL ({plate_entries_sql(tenant="$1", plate="$3", at="$4::timestamptz", facility="f")}) e ON true
 WHERE f.tenant_id = $1 AND f.id = $2
 """
 

@@ -71,8 +71,12 @@ async def _entries_at(
     rows = await repository.standing_rows(session, tenant_id, facility_id, normalize_camera_plate(plate)[0], at)
     if not rows:
         raise NotFound("no facility with this id belongs to the operator", code="UNKNOWN_FACILITY", field="facilityId")
-    zone = ZoneInfo(rows[0]["time_zone"])
-    return zone, [_entry_of_row(row) for row in rows if row["list"] is not None]
+    return ZoneInfo(rows[0]["time_zone"]), entries_of_rows(rows)
+
+
+def entries_of_rows(rows: Sequence[repository.Row]) -> list[rules.Entry]:
+    """The entries in rows of `repository.plate_entries_sql` (rows with a null `list` are none)."""
+    return [_entry_of_row(row) for row in rows if row["list"] is not None]
 
 
 async def standing_of(
@@ -97,6 +101,13 @@ async def pass_windows_of(
     if end <= start:
         return []
     zone, entries = await _entries_at(session, tenant_id, facility_id, plate, start)
+    return merged_pass_windows(entries, zone, start, end)
+
+
+def merged_pass_windows(
+    entries: Sequence[rules.Entry], zone: ZoneInfo, start: datetime, end: datetime
+) -> list[rules.Window]:
+    """`pass_windows_of` from entries already read (at `start` or earlier) for the facility."""
     windows = sorted(
         window for entry in entries if entry.list == "pass" for window in rules.pass_windows(entry, zone, start, end)
     )

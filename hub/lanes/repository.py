@@ -1,10 +1,11 @@
 """All SQL of lanes and lot sessions. Every statement filters by tenant explicitly (auto-pay authorizations, which
 are drivers' rows, by driver or plate); row-level security is the second wall.
 
-The lane decision's statements run on the session's own asyncpg connection (inside its transaction and RLS
-scope), skipping SQLAlchemy's result layer, as hub.ingest's webhook and hub.access's standing do: a decision is a
-handful of indexed statements and the ORM would cost more than they do. JSON parameters are passed as JSON text
-(the engine's jsonb codec takes text) and read back as Python values."""
+The lane decision's statements run on the transaction's asyncpg connection (inside its transaction and RLS
+scope), skipping SQLAlchemy's result layer, as hub.ingest's webhook does: a decision is a handful of indexed
+statements and the ORM would cost more than they do. A decision reads everything in one statement (CONTEXT_SQL),
+including what other domains keep (the plate's list entries, merchants' coupons, the tariff version in effect).
+JSON parameters are passed as JSON text (the engine's jsonb codec takes text) and read back as Python values."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import asyncpg
 from sqlalchemy import ColumnElement, Select, and_, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.access.repository import plate_entries_sql
 from hub.lanes.models import AutoPayAuthorization, LaneDecision, LaneException, LotSession, PendingCharge
 
 Row = Mapping[str, Any]
@@ -45,8 +47,30 @@ _SESSION_COLUMNS = """x.id, x.plate, x.driver_id, x.standing, x.vehicle_class, x
 #   r (entry): the plate's latest closed session here, for re-entry;
 #   a: the plate's active auto-pay authorization, the oldest when several drivers hold one (exits charge it;
 #      entries tell its driver), and the session's auto-pay charge (when the operator opens only on success);
-#   o (entry): how many sessions are open in the facility.
-#   $1 tenant, $2 lane, $3 passage id, $4 plate (null: none), $5 driver (null: none)
+#   o (entry): how many sessions are open in the facility, and tv (entry): the facility's tariff version in effect
+#      at the passage (hub.pricing's `version_at`: the latest valid_from at or before it, ties to the later version);
+#   coupons (exit): the merchants' coupons still reserved on the session, oldest first (COUPON_FIELDS);
+#   ent: the plate's live list entries (hub.access: its standing, and a pass's windows over the stay), as one
+#      row each: the statement answers a row per entry (the other columns repeated), or one row with a null
+#      `list` when there is none. Read as of the earlier of the session's entry and the passage, so the entries
+#      serve both the standing at the exit and the pass windows from the entry. Skipped for a replay and for
+#      an exit without a session (OFFSET 0 keeps the subquery from being flattened, so that condition gates each
+#      list's index scan instead of filtering its rows).
+#   $1 tenant, $2 lane, $3 passage id, $4 plate (null: none), $5 driver (null: none), $6 the passage's instant
+COUPON_FIELDS = ("id", "merchant_id", "kind", "minutes", "amount_fen", "reserved_fen", "reserve_transfer_id")
+ENTRY_FIELDS = (
+    "kind",
+    "category",
+    "reason",
+    "facility_ids",
+    "valid_from",
+    "valid_until",
+    "weekdays",
+    "window_start",
+    "window_end",
+    "vehicle_class",
+)
+_ENTRIES_SQL = plate_entries_sql(tenant="$1", plate="$4", at="least(s.entered_at, $6::timestamptz)", facility="f")
 CONTEXT_SQL = f"""
 SELECT l.facility_id, l.direction, l.read_confidence_threshold AS threshold, f.time_zone, f.capacity, t.currency,
        t.auto_pay_opens_on,
@@ -62,7 +86,11 @@ SELECT l.facility_id, l.direction, l.read_confidence_threshold AS threshold, f.t
        r.price_fen AS recent_price_fen,
        a.id AS auto_pay_id, a.driver_id AS auto_pay_driver_id,
        (SELECT pc.state FROM pending_charges pc WHERE pc.tenant_id = $1 AND pc.session_id = s.id) AS charge_state,
-       o.open_sessions
+       o.open_sessions, tv.id AS entry_tariff_version_id,
+       (SELECT array_agg(ROW({", ".join(f"c.{name}" for name in COUPON_FIELDS)}) ORDER BY c.redeemed_at, c.id)
+        FROM coupon_redemptions c
+        WHERE l.direction = 'exit' AND c.tenant_id = $1 AND c.session_id = s.id AND c.state = 'reserved') AS coupons,
+       ent.list, ent.id AS entry_id, {", ".join(f"ent.{name}" for name in ENTRY_FIELDS)}
 FROM lanes l
 JOIN facilities f ON f.tenant_id = l.tenant_id AND f.id = l.facility_id
 JOIN tenants t ON t.id = l.tenant_id
@@ -92,6 +120,15 @@ LEFT JOIN LATERAL (
     SELECT count(*) AS open_sessions FROM lot_sessions n
     WHERE l.direction = 'entry' AND n.tenant_id = $1 AND n.facility_id = l.facility_id AND n.state = 'open'
 ) o ON true
+LEFT JOIN LATERAL (
+    SELECT v.id FROM tariffs v
+    WHERE l.direction = 'entry' AND v.tenant_id = $1 AND v.facility_id = l.facility_id
+      AND v.valid_from <= $6::timestamptz
+    ORDER BY v.valid_from DESC, v.version DESC LIMIT 1
+) tv ON true
+LEFT JOIN LATERAL (
+    SELECT * FROM ({_ENTRIES_SQL}) x WHERE d.id IS NULL AND (l.direction = 'entry' OR s.id IS NOT NULL) OFFSET 0
+) ent ON true
 WHERE l.tenant_id = $1 AND l.id = $2 AND l.retired_at IS NULL AND f.retired_at IS NULL
 """
 
@@ -165,9 +202,25 @@ async def decision_context(
     passage_id: str,
     plate: str | None,
     driver_id: uuid.UUID | None,
-) -> asyncpg.Record | None:
-    """See CONTEXT_SQL; None when the lane is not a live lane of the tenant."""
-    return await conn.fetchrow(CONTEXT_SQL, tenant_id, lane_id, passage_id, plate, driver_id)
+    at: datetime,
+) -> list[asyncpg.Record]:
+    """See CONTEXT_SQL: a row per list entry of the plate (at least one); none when the lane is not a live lane
+    of the tenant."""
+    return await conn.fetch(CONTEXT_SQL, tenant_id, lane_id, passage_id, plate, driver_id, at)
+
+
+def context_coupons(context: asyncpg.Record) -> list[dict[str, Any]]:
+    """The reserved coupons of a context row, as hub.merchants reads a redemption (`COUPON_FIELDS`)."""
+    return [dict(zip(COUPON_FIELDS, coupon, strict=True)) for coupon in context["coupons"] or ()]
+
+
+def context_entries(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    """The plate's list entries in context rows, in the columns of hub.access's standing rows."""
+    return [
+        {"list": row["list"], "id": row["entry_id"], **{name: row[name] for name in ENTRY_FIELDS}}
+        for row in rows
+        if row["list"] is not None
+    ]
 
 
 async def insert_session(conn: asyncpg.Connection, values: Sequence[Any]) -> bool:

@@ -3,8 +3,9 @@ lane's code, and record the exceptions that need an agent. (hub/lanes/operations
 drivers' use cases around lanes.)
 
 A decision reads and writes in the caller's transaction (`decide_passage`), or in one of its own that is
-committed before the answer (`decide_at_lane`, for the gate's synchronous request): the reads, the decision and
-any session or exception change are one transaction. Lanes act under the connector scope of the lane's operator;
+committed before the answer (`decide_at_lane`, for the gate's synchronous request, which runs on the bare asyncpg
+connection when it can: see there): the reads, the decision and any session or exception change are one
+transaction. Lanes act under the connector scope of the lane's operator;
 a driver's scan of a lane code acts under it too once the code's signature proves the code is the operator's.
 
 Functions never commit, except those taking a `Database`, which open and commit their own transactions."""
@@ -23,8 +24,9 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.access import rules as access_rules
 from hub.access import service as access
-from hub.access.rules import VISITOR, Standing
+from hub.access.rules import VISITOR, Entry, Standing
 from hub.config import get_settings
 from hub.db import ANONYMOUS, Database, Scope, driver_of
 from hub.errors import Conflict, InvalidInput, NotFound
@@ -34,6 +36,7 @@ from hub.lanes.rules import EarlierStay, ExitPrice, Outcome, Read
 from hub.merchants import rules as coupon_rules
 from hub.merchants import service as merchants
 from hub.notify import Notification, notify
+from hub.notify import service as notifications
 from hub.pricing import service as pricing
 from hub.pricing.tariff import Tariff
 
@@ -56,6 +59,23 @@ class ConcurrentChange(Conflict):
     """Another transaction changed what this decision read; deciding again gives the right answer."""
 
     code = "CONCURRENT_CHANGE"
+
+
+class _SessionNeeded(Exception):
+    """The gate's fast path (a transaction without an ORM Session) met what only a Session's transaction does:
+    an exception for the agents' queue (whose live view reads it as the Session commits), a tariff version not yet
+    in this process's cache, or a notification key seen before. Its transaction is rolled back, and the passage
+    is decided again in a Session."""
+
+
+@dataclass
+class _Tx:
+    """Where a decision reads and writes: its transaction's asyncpg connection and, except on the gate's fast
+    path, its Session. On the fast path `handovers` keeps the notifications to hand over once committed."""
+
+    conn: asyncpg.Connection
+    session: AsyncSession | None
+    handovers: list[notifications.Recorded] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------ passages
@@ -218,13 +238,15 @@ async def record_exception_action(
 
 @dataclass
 class _Decision:
-    """A decision being made: the context row, and what will be written."""
+    """A decision being made: the context row (and the plate's list entries it carried), and what will be
+    written."""
 
     tenant_id: uuid.UUID
     lane_id: uuid.UUID
     passage: Passage
     context: asyncpg.Record
     plate: str | None
+    entries: list[Entry] = field(default_factory=list)
     outcome: Outcome | None = None
     session_id: uuid.UUID | None = None
     amount_due_fen: int | None = None
@@ -255,14 +277,19 @@ async def decide_passage(
     returns that decision again (`replayed`) and writes nothing. NotFound UNKNOWN_LANE when the lane is not a
     live lane of the operator; InvalidInput WRONG_LANE when a driver scans an entry code at an exit or the other
     way round; ConcurrentChange when a concurrent decision got in the way (decide again)."""
-    conn = await driver_of(session)
+    return await _decide(_Tx(await driver_of(session), session), tenant_id, lane_id, passage)
+
+
+async def _decide(tx: _Tx, tenant_id: uuid.UUID, lane_id: uuid.UUID, passage: Passage) -> LaneAnswer:
+    conn = tx.conn
     code_scan = passage.source in ("entry_code", "exit_code")
     candidate = None if code_scan else _candidate_plate(passage.reads)
-    context = await repository.decision_context(
-        conn, tenant_id, lane_id, passage.passage_id, candidate, passage.driver_id if code_scan else None
+    rows = await repository.decision_context(
+        conn, tenant_id, lane_id, passage.passage_id, candidate, passage.driver_id if code_scan else None, passage.at
     )
-    if context is None:
+    if not rows:
         raise NotFound("no live lane with this id belongs to the operator", code="UNKNOWN_LANE", field="laneId")
+    context = rows[0]
     if context["replay_id"] is not None:
         return await _replay(conn, tenant_id, lane_id, passage, context)
     if code_scan and passage.source != f"{context['direction']}_code":
@@ -272,7 +299,8 @@ async def decide_passage(
             code="WRONG_LANE",
             field="code",
         )
-    decision = _Decision(tenant_id, lane_id, passage, context, candidate)
+    entries = access.entries_of_rows(repository.context_entries(rows))
+    decision = _Decision(tenant_id, lane_id, passage, context, candidate, entries)
     if not code_scan:
         reconciled = rules.reconcile(passage.reads, context["threshold"])
         if reconciled.problem is not None:
@@ -283,16 +311,16 @@ async def decide_passage(
                 decision.exception_detail["candidate_plate"] = candidate
                 if context["session_id"] is not None:
                     decision.exception_detail["candidate_session_id"] = str(context["session_id"])
-            return await _write(session, conn, decision)
+            return await _write(tx, decision)
     if decision.direction == "entry":
         rescan = _rescan_of_entry_code(decision)
         if rescan is not None:
             return rescan
-        await _decide_entry(session, conn, decision)
+        await _decide_entry(tx, decision)
     else:
-        await _decide_exit(session, conn, decision)
-    answer = await _write(session, conn, decision)
-    await _notify(session, decision, answer)
+        await _decide_exit(tx, decision)
+    answer = await _write(tx, decision)
+    await _notify(tx, decision, answer)
     return answer
 
 
@@ -302,7 +330,7 @@ def _driver_to_tell(decision: _Decision) -> uuid.UUID | None:
     return decision.passage.driver_id or context["session_driver_id"] or context["auto_pay_driver_id"]
 
 
-async def _notify(session: AsyncSession, decision: _Decision, answer: LaneAnswer) -> None:
+async def _notify(tx: _Tx, decision: _Decision, answer: LaneAnswer) -> None:
     """Entry, exit and amount due reach the driver and the operator's webhooks after the commit (hub.notify).
     Keyed by the decision, so a replayed passage tells nobody twice."""
     outcome = decision.outcome
@@ -323,23 +351,27 @@ async def _notify(session: AsyncSession, decision: _Decision, answer: LaneAnswer
             "currency": decision.context["currency"],
             "payment_link": answer.payment_link,
         }
-    await notify(
-        session,
-        Notification(
-            tenant_id=decision.tenant_id,
-            type=kind,
-            idempotency_key=f"lane-decision:{answer.decision_id}",
-            occurred_at=decision.passage.at,
-            subject_ids={
-                "session_id": answer.session_id,
-                "facility_id": decision.facility_id,
-                "lane_id": decision.lane_id,
-                "decision_id": answer.decision_id,
-            },
-            payload=payload,
-            driver_id=_driver_to_tell(decision),
-        ),
+    event = Notification(
+        tenant_id=decision.tenant_id,
+        type=kind,
+        idempotency_key=f"lane-decision:{answer.decision_id}",
+        occurred_at=decision.passage.at,
+        subject_ids={
+            "session_id": answer.session_id,
+            "facility_id": decision.facility_id,
+            "lane_id": decision.lane_id,
+            "decision_id": answer.decision_id,
+        },
+        payload=payload,
+        driver_id=_driver_to_tell(decision),
     )
+    if tx.session is not None:
+        await notify(tx.session, event)
+        return
+    recorded = await notifications.record_on_connection(tx.conn, event)
+    if recorded is None:  # (a new decision's key is new: not expected, but a Session handles it)
+        raise _SessionNeeded
+    tx.handovers.append(recorded)
 
 
 async def _replay(
@@ -389,26 +421,27 @@ def _rescan_of_entry_code(decision: _Decision) -> LaneAnswer | None:
     return None
 
 
-async def _standing(session: AsyncSession, decision: _Decision, at: datetime) -> Standing:
+def _standing(decision: _Decision, at: datetime) -> Standing:
+    """The plate's standing at `at`, from the list entries the context read (as hub.access.standing_of)."""
     if decision.plate is None:
         return VISITOR
-    return await access.standing_of(session, decision.tenant_id, decision.facility_id, decision.plate, at)
+    return access_rules.standing(decision.entries, decision.facility_id, at, ZoneInfo(decision.context["time_zone"]))
 
 
-async def _tariff_in_effect(
-    session: AsyncSession, tenant_id: uuid.UUID, facility_id: uuid.UUID, at: datetime
-) -> tuple[uuid.UUID | None, Tariff | None]:
-    try:
-        return await pricing.tariff_at(session, facility_id, at, tenant_id=tenant_id)
-    except NotFound as error:
-        if error.code == "NO_TARIFF":  # a lot without a tariff is free
-            return None, None
-        raise
+async def _tariff(tx: _Tx, version_id: uuid.UUID, tenant_id: uuid.UUID) -> Tariff:
+    """A sealed tariff version read under the decision's scope (its id came from the context), from the
+    process cache (hub.pricing); on the fast path a version not cached yet is read in a Session."""
+    if tx.session is not None:
+        return await pricing.tariff_version(tx.session, version_id, tenant_id=tenant_id)
+    cached = pricing.TARIFFS.get(version_id)
+    if cached is None or cached[0] != tenant_id:
+        raise _SessionNeeded
+    return cached[1]
 
 
-async def _decide_entry(session: AsyncSession, conn: asyncpg.Connection, decision: _Decision) -> None:
-    context, passage = decision.context, decision.passage
-    standing = await _standing(session, decision, passage.at)
+async def _decide_entry(tx: _Tx, decision: _Decision) -> None:
+    conn, context, passage = tx.conn, decision.context, decision.passage
+    standing = _standing(decision, passage.at)
     capacity = context["capacity"]
     outcome = rules.entry_outcome(
         standing.kind,
@@ -420,7 +453,9 @@ async def _decide_entry(session: AsyncSession, conn: asyncpg.Connection, decisio
     if outcome.exception == rules.RESTRICTED_PLATE:
         decision.exception_detail = {"reason": standing.reason, "blocklist_entry_id": str(standing.entry_id)}
     if outcome.opens_session:
-        version_id, tariff = await _tariff_in_effect(session, decision.tenant_id, decision.facility_id, passage.at)
+        # The facility's tariff version in effect at entry (none: the lot is free), sealed on the session.
+        version_id = context["entry_tariff_version_id"]
+        tariff = None if version_id is None else await _tariff(tx, version_id, decision.tenant_id)
         continues = rules.is_reentry(tariff, context["recent_exited_at"], passage.at)
         if continues:
             outcome = rules.entry_outcome(standing.kind, lot_full=False, already_inside=False, continues=True)
@@ -447,8 +482,8 @@ async def _decide_entry(session: AsyncSession, conn: asyncpg.Connection, decisio
     decision.outcome = outcome
 
 
-async def _decide_exit(session: AsyncSession, conn: asyncpg.Connection, decision: _Decision) -> None:
-    context, passage = decision.context, decision.passage
+async def _decide_exit(tx: _Tx, decision: _Decision) -> None:
+    conn, context, passage = tx.conn, decision.context, decision.passage
     session_id = context["session_id"]
     if session_id is None:
         decision.outcome = rules.exit_outcome(
@@ -456,21 +491,20 @@ async def _decide_exit(session: AsyncSession, conn: asyncpg.Connection, decision
         )
         return
     exit_at = max(passage.at, context["session_entered_at"])
-    standing = await _standing(session, decision, exit_at)
-    # Merchants' coupons bound to the session (one indexed query): applied to the price, settled at close.
-    coupons = await merchants.reserved_coupons(conn, decision.tenant_id, session_id)
+    standing = _standing(decision, exit_at)
+    # Merchants' coupons bound to the session (read with the context): applied to the price, settled at close.
+    coupons = repository.context_coupons(context)
     priced: ExitPrice | None = None
     version_id = context["session_tariff_version_id"]
     if standing.kind != "whitelisted":
         tariff = None
         if version_id is not None:
-            tariff = await pricing.tariff_version(session, version_id, tenant_id=decision.tenant_id)
+            tariff = await _tariff(tx, version_id, decision.tenant_id)
         windows: list[tuple[datetime, datetime]] = []
         has_pass = "pass_holder" in (context["session_standing"], standing.kind) or standing.idle_pass_id is not None
         if tariff is not None and decision.plate is not None and has_pass:
-            entered_at = context["session_entered_at"]
-            windows = await access.pass_windows_of(
-                session, decision.tenant_id, decision.facility_id, decision.plate, entered_at, exit_at
+            windows = access.merged_pass_windows(
+                decision.entries, ZoneInfo(context["time_zone"]), context["session_entered_at"], exit_at
             )
         earlier = None
         if context["earlier_exited_at"] is not None:
@@ -550,14 +584,16 @@ async def _charge(conn: asyncpg.Connection, decision: _Decision, session_id: uui
     )
 
 
-async def _write(session: AsyncSession, conn: asyncpg.Connection, decision: _Decision) -> LaneAnswer:
+async def _write(tx: _Tx, decision: _Decision) -> LaneAnswer:
     """The exception the outcome raises, then the decision row; the answer."""
-    outcome, passage = decision.outcome, decision.passage
+    conn, outcome, passage = tx.conn, decision.outcome, decision.passage
     assert outcome is not None
     decision_id = uuid.uuid4()
     if outcome.exception is not None:
+        if tx.session is None:  # the queue's live view learns of it as a Session commits
+            raise _SessionNeeded
         decision.exception_id = await raise_exception(
-            session,
+            tx.session,
             tenant_id=decision.tenant_id,
             kind=outcome.exception,
             facility_id=decision.facility_id,
@@ -612,11 +648,26 @@ async def _write(session: AsyncSession, conn: asyncpg.Connection, decision: _Dec
 
 async def decide_at_lane(db: Database, tenant_id: uuid.UUID, lane_id: uuid.UUID, passage: Passage) -> LaneAnswer:
     """`decide_passage` in a transaction of its own under the operator's connector scope, committed before this
-    returns; decided again when a concurrent decision got in the way."""
+    returns; decided again when a concurrent decision got in the way.
+
+    A gate waits for this, so it first runs without an ORM Session (`Database.driver_transaction`, five round
+    trips for an exit: begin and scope, context, decision, notification, commit); the Session's own work was about
+    40% of an exit's API CPU (bench/lanes_profile.py). What needs a Session (`_SessionNeeded`: an exception to
+    raise, a tariff version this process has not cached yet) rolls that back and decides again in one. The
+    notifications it wrote are handed over (their jobs and live notices sent) once it has committed."""
+    scope = Scope("connector", tenant_id=tenant_id)
     for attempt in range(DECISION_ATTEMPTS):
         try:
-            async with db.transaction(Scope("connector", tenant_id=tenant_id)) as session:
-                return await decide_passage(session, tenant_id, lane_id, passage)
+            try:
+                async with db.driver_transaction(scope) as conn:
+                    tx = _Tx(conn, None)
+                    answer = await _decide(tx, tenant_id, lane_id, passage)
+            except _SessionNeeded:
+                async with db.transaction(scope) as session:
+                    return await decide_passage(session, tenant_id, lane_id, passage)
+            for recorded in tx.handovers:
+                notifications.hand_over(recorded)
+            return answer
         except ConcurrentChange:
             if attempt == DECISION_ATTEMPTS - 1:
                 raise

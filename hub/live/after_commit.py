@@ -43,7 +43,19 @@ def stage(session: AsyncSession | Session, kind: str, items: Sequence[Any]) -> N
 
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
-    staged = [(kind, session.info.pop(kind)) for kind in _publishers if session.info.get(kind)]
+    _publish([(kind, session.info.pop(kind)) for kind in _publishers if session.info.get(kind)])
+
+
+def publish_committed(kind: str, items: Sequence[Any]) -> None:
+    """Publish `items` of work already committed outside a Session (a `Database.driver_transaction`), as a
+    Session's commit publishes what was staged on it."""
+    if kind not in _publishers:
+        raise KeyError(f"no publisher registered for {kind!r}")
+    if items:
+        _publish([(kind, items)])
+
+
+def _publish(staged: Sequence[tuple[str, Sequence[Any]]]) -> None:
     if not staged:
         return
     try:

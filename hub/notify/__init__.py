@@ -11,7 +11,9 @@ Callers (lane decisions, the exception queue) use one function, in their own tra
         payload={"plate": plate}, driver_id=driver_user_id_or_none,
     ))
 
-Nothing is sent before that transaction commits.
+Nothing is sent before that transaction commits. A transaction without a Session (hub.db.driver_transaction, as
+the lanes' gate requests use) writes with `service.record_on_connection(conn, event)` and, once committed, sends
+with `service.hand_over(recorded)`.
 """
 
 from hub.notify.rules import EVENT_TYPES, Notification

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -220,8 +221,31 @@ async def signing_secrets(
 # ------------------------------------------------------------------------------------------- notifications
 
 
-async def insert_notification(
-    session: AsyncSession,
+# A new notification and its deliveries in one round trip (the lanes' exit path runs this on every decision):
+# one delivery per enabled endpoint of the tenant subscribed to the type ('*', the type, or its category's
+# 'category.*', as rules.event_type_matches). No row: the tenant already has a notification with this key.
+#   $1 tenant, $2 type, $3 key, $4 subject ids (JSON text), $5 payload (JSON text), $6 driver, $7 occurred at,
+#   $8 now (the deliveries' first attempt)
+RECORD_NOTIFICATION_SQL = f"""
+WITH n AS (
+    INSERT INTO notifications (tenant_id, type, idempotency_key, subject_ids, payload, driver_id, occurred_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+    RETURNING {NOTIFICATION_COLUMNS}
+), d AS (
+    INSERT INTO webhook_deliveries (tenant_id, endpoint_id, notification_id, next_attempt_at, dispatched_at)
+    SELECT n.tenant_id, e.id, n.id, $8, $8
+    FROM n JOIN webhook_endpoints e ON e.tenant_id = n.tenant_id AND e.disabled_at IS NULL
+    WHERE e.event_types && ARRAY['*', n.type, split_part(n.type, '.', 1) || '.*']
+    ON CONFLICT (tenant_id, endpoint_id, notification_id) DO NOTHING
+    RETURNING id
+)
+SELECT {NOTIFICATION_COLUMNS}, ARRAY(SELECT id FROM d) AS delivery_ids FROM n
+"""
+
+
+async def record_notification(
+    conn: asyncpg.Connection,
     *,
     tenant_id: uuid.UUID,
     type: str,
@@ -230,27 +254,21 @@ async def insert_notification(
     payload: Mapping[str, Any],
     driver_id: uuid.UUID | None,
     occurred_at: datetime,
-) -> Row | None:
-    """The new notification, or None when the tenant already has one with this idempotency key."""
-    result = await session.execute(
-        text(f"""
-            INSERT INTO notifications (tenant_id, type, idempotency_key, subject_ids, payload, driver_id, occurred_at)
-            VALUES (:tenant_id, :type, :key, CAST(:subject_ids AS jsonb), CAST(:payload AS jsonb), :driver_id,
-                    :occurred_at)
-            ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-            RETURNING {NOTIFICATION_COLUMNS}
-        """),
-        {
-            "tenant_id": tenant_id,
-            "type": type,
-            "key": idempotency_key,
-            "subject_ids": _json({name: str(value) for name, value in subject_ids.items()}),
-            "payload": _json(dict(payload)),
-            "driver_id": driver_id,
-            "occurred_at": occurred_at,
-        },
+    now: datetime,
+) -> asyncpg.Record | None:
+    """See RECORD_NOTIFICATION_SQL: the new notification with its `delivery_ids`, or None when the tenant already
+    has one with this idempotency key. On the asyncpg connection (inside the caller's transaction and scope)."""
+    return await conn.fetchrow(
+        RECORD_NOTIFICATION_SQL,
+        tenant_id,
+        type,
+        idempotency_key,
+        _json({name: str(value) for name, value in subject_ids.items()}),
+        _json(dict(payload)),
+        driver_id,
+        occurred_at,
+        now,
     )
-    return result.mappings().one_or_none()
 
 
 async def find_notification_by_key(session: AsyncSession, tenant_id: uuid.UUID, idempotency_key: str) -> Row | None:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors import signatures
 from hub import jobs
+from hub.db import driver_of
 from hub.drivers.service import require_driver
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.live import after_commit
@@ -63,8 +65,9 @@ async def notify(session: AsyncSession, event: Notification, *, now: datetime | 
     and one delivery per enabled endpoint of the tenant subscribed to its type. After commit, each delivery's
     job is queued and the driver's live subscribers are told. Idempotent on (tenant, idempotency key)."""
     now = now or now_utc()
-    row = await repository.insert_notification(
-        session,
+    # A new notification and its deliveries: one statement (lanes decide with this on every passage).
+    row = await repository.record_notification(
+        await driver_of(session),
         tenant_id=event.tenant_id,
         type=event.type,
         idempotency_key=event.idempotency_key,
@@ -72,23 +75,74 @@ async def notify(session: AsyncSession, event: Notification, *, now: datetime | 
         payload=event.payload,
         driver_id=event.driver_id,
         occurred_at=event.occurred_at,
+        now=now,
     )
     created = row is not None
-    if row is None:
+    if row is not None:
+        delivery_ids = list(row["delivery_ids"])
+    else:  # notified before: the endpoints that did not have it yet (say, added since) get it now
         row = await repository.find_notification_by_key(session, event.tenant_id, event.idempotency_key)
         if row is None:  # the unique index said it exists: it must be visible in the tenant's own scope
             raise RuntimeError("a notification with this idempotency key exists but is not visible in this scope")
-    endpoints = await repository.enabled_endpoints(session, event.tenant_id)
-    # The stored type decides, so a repeated call can never widen who hears about the first one.
-    matching = [
-        endpoint["id"] for endpoint in endpoints if rules.event_type_matches(endpoint["event_types"], row["type"])
-    ]
-    delivery_ids = await repository.insert_deliveries(session, event.tenant_id, row["id"], matching, now)
+        endpoints = await repository.enabled_endpoints(session, event.tenant_id)
+        # The stored type decides, so a repeated call can never widen who hears about the first one.
+        matching = [
+            endpoint["id"] for endpoint in endpoints if rules.event_type_matches(endpoint["event_types"], row["type"])
+        ]
+        delivery_ids = await repository.insert_deliveries(session, event.tenant_id, row["id"], matching, now)
     for delivery_id in delivery_ids:
         jobs.enqueue(session, DELIVER_JOB, str(event.tenant_id), str(delivery_id))
     if created and row["driver_id"] is not None:
         after_commit.stage(session, DRIVER_NOTICES, [DriverNotice.of_row(row)])
     return NotifyResult(row["id"], created, tuple(delivery_ids))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A notification written in a transaction without a Session (`record_on_connection`), and what `hand_over`
+    sends once that transaction has committed."""
+
+    result: NotifyResult
+    tenant_id: uuid.UUID
+    notice: DriverNotice | None
+
+
+async def record_on_connection(
+    conn: asyncpg.Connection, event: Notification, *, now: datetime | None = None
+) -> Recorded | None:
+    """`notify()` for a transaction on an asyncpg connection without a Session (hub.db.driver_transaction), for
+    an event whose idempotency key is new: the notification and its deliveries in one statement. None when the
+    tenant already has a notification with this key: nothing was written, and `notify()` in a Session is the
+    way to go. Call `hand_over()` once the transaction has committed."""
+    row = await repository.record_notification(
+        conn,
+        tenant_id=event.tenant_id,
+        type=event.type,
+        idempotency_key=event.idempotency_key,
+        subject_ids=event.subject_ids,
+        payload=event.payload,
+        driver_id=event.driver_id,
+        occurred_at=event.occurred_at,
+        now=now or now_utc(),
+    )
+    if row is None:
+        return None
+    delivery_ids = tuple(row["delivery_ids"])
+    if delivery_ids:
+        jobs.check_job(DELIVER_JOB)  # raises inside the transaction, as enqueue() does
+    notice = DriverNotice.of_row(row) if row["driver_id"] is not None else None
+    return Recorded(NotifyResult(row["id"], True, delivery_ids), event.tenant_id, notice)
+
+
+def hand_over(recorded: Recorded) -> None:
+    """After the commit of `record_on_connection`'s transaction: queue the deliveries' jobs and tell the driver's
+    live subscribers, as a Session's commit does for `notify()`."""
+    tenant = str(recorded.tenant_id)
+    jobs.send_committed(
+        [jobs.PendingJob(DELIVER_JOB, (tenant, str(delivery_id)), None) for delivery_id in recorded.result.delivery_ids]
+    )
+    if recorded.notice is not None:
+        after_commit.publish_committed(DRIVER_NOTICES, [recorded.notice])
 
 
 # ------------------------------------------------------------------------------------------- authorization

@@ -4,6 +4,7 @@ GraphQL; the tables are read as the owner only where GraphQL shows nothing yet (
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,12 +15,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from strawberry import relay
 
 from connectors import signatures
 from connectors.lanes_http import credentials
 from hub.db import Database
+from hub.lanes import service
+from hub.lanes.rules import make_read
 from tests.api.conftest import Caller, Callers, app, callers, client  # noqa: F401  (pytest finds fixtures by name)
 from tests.api.supply_ops import CREATE_LANE, square
 
@@ -236,3 +239,63 @@ async def table_count(owner_db: Database, table: str, tenant_id: uuid.UUID) -> i
         return (
             await conn.execute(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"), {"t": tenant_id})
         ).scalar_one()
+
+
+# ------------------------------------------------------------------------------------- statement counts
+
+ASYNCPG_INTROSPECTION = ("typeinfo_tree", "current_setting('jit')")
+
+
+async def decide_counting(
+    db: Database, lot: Lot, lane: str, plate: str, at: datetime
+) -> tuple[service.LaneAnswer, list[str]]:
+    """A decision at `lane` (a global id) as the gate's request makes it (`decide_at_lane`), and every statement
+    it ran: those sent on the asyncpg connection directly (its query logger) and those sent through SQLAlchemy
+    (which prepares them, and asyncpg logs no prepared statement)."""
+    statements: list[str] = []
+    watched: list[Any] = []
+
+    def log(record: Any) -> None:
+        # asyncpg introspects a type the first time a connection meets it: once per pooled connection, not ours.
+        if not any(marker in record.query for marker in ASYNCPG_INTROSPECTION):
+            statements.append(_kind(record.query))
+
+    def watch(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        driver.add_query_logger(log)
+        watched.append(driver)
+
+    def log_sqlalchemy(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(_kind(statement))
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "checkout", watch)
+    event.listen(engine, "before_cursor_execute", log_sqlalchemy)
+    try:
+        passage = service.Passage(f"p-{uuid.uuid4()}", (make_read(plate, 0.99),), at)
+        answer = await service.decide_at_lane(db, lot.tenant_id, row_id(lane), passage)
+        await asyncio.sleep(0)  # asyncpg hands each statement to its loggers with call_soon
+    finally:
+        event.remove(engine, "before_cursor_execute", log_sqlalchemy)
+        event.remove(engine, "checkout", watch)
+        for driver in watched:
+            driver.remove_query_logger(log)
+    return answer, statements
+
+
+def _kind(statement: str) -> str:
+    for marker, kind in (
+        ("set_config", "begin"),
+        ("COMMIT", "commit"),
+        ("FROM lanes l", "context"),
+        ("vehicle_blocklist", "standing"),
+        ("INSERT INTO lane_decisions", "decision"),
+        ("INSERT INTO lot_sessions", "open"),
+        ("UPDATE lot_sessions", "close"),
+        ("FROM coupon_redemptions", "coupons"),
+        ("INSERT INTO notifications", "notification"),
+        ("FROM webhook_endpoints", "webhook endpoints"),
+    ):
+        if marker in statement:
+            return kind
+    return statement

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from hub.db import Database
 from tests.api.supply_ops import CREATE_LANE
-from tests.lanes.conftest import Lot, MakeLot, ago, fresh_plate, row_id
+from tests.lanes.conftest import Lot, MakeLot, ago, decide_counting, fresh_plate, row_id
 
 
 async def test_a_visitor_enters_and_a_session_opens_sealed_with_the_tariff(lot: Lot) -> None:
@@ -116,3 +117,14 @@ async def test_one_passage_sent_twice_at_once_is_decided_once(lot: Lot) -> None:
     assert answers[0]["decision_id"] == answers[1]["decision_id"]
     assert sorted(answer["replayed"] for answer in answers) == [False, True]
     assert len(await lot.sessions()) == 1
+
+
+async def test_an_entry_decision_is_a_few_statements(lot: Lot, db: Database) -> None:
+    """Entries take the gate's fast path as exits do: the tariff version in effect comes with the context (its
+    tariff from the process cache), then the session, the decision and its notification are written."""
+    await lot.gate.passage(lot.entry_lane, fresh_plate(), ago(60))  # the first entry of this tariff and operator
+    entered, statements = await decide_counting(db, lot, lot.entry_lane, fresh_plate(), ago(30))
+    assert (entered.reason, statements) == (
+        "entered",
+        ["begin", "context", "open", "decision", "notification", "commit"],
+    )

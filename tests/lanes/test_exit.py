@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import text
 
 from hub.db import Database, Scope
 from hub.lanes import service
-from hub.lanes.rules import make_read
 from tests.api.conftest import Callers
-from tests.lanes.conftest import Lot, MakeLot, ago, fresh_plate, row_id
+from tests.lanes.conftest import Lot, MakeLot, ago, decide_counting, fresh_plate
 
 ADD_VEHICLE = "mutation($plate: String!) { addVehicle(plate: $plate) { id } }"
 SET_AUTO_PAY = (
@@ -179,52 +176,22 @@ async def test_a_lot_without_a_tariff_lets_everyone_out_free(make_lot: MakeLot) 
     assert (exit["decision"], exit["reason"], exit["amount_due_fen"]) == ("open", "no_tariff", 0)
 
 
-ASYNCPG_INTROSPECTION = ("typeinfo_tree", "current_setting('jit')")
-
-
-async def decide_counting(db: Database, lot: Lot, plate: str, at: datetime) -> tuple[service.LaneAnswer, list[str]]:
-    """An exit decision, and the statements it ran (after the transaction's scope was set)."""
-    statements: list[str] = []
-
-    def log(record: Any) -> None:
-        # asyncpg introspects a type the first time a connection meets it: once per pooled connection, not ours.
-        if not any(marker in record.query for marker in ASYNCPG_INTROSPECTION):
-            statements.append(_kind(record.query))
-
-    async with db.transaction(Scope("connector", tenant_id=lot.tenant_id)) as session:
-        driver = (await (await session.connection()).get_raw_connection()).driver_connection
-        driver.add_query_logger(log)
-        try:
-            passage = service.Passage(f"p-{uuid.uuid4()}", (make_read(plate, 0.99),), at)
-            answer = await service.decide_passage(session, lot.tenant_id, row_id(lot.exit_lane), passage)
-            await asyncio.sleep(0)  # asyncpg hands each statement to its loggers with call_soon
-        finally:
-            driver.remove_query_logger(log)
-    return answer, statements
-
-
-def _kind(statement: str) -> str:
-    for marker, kind in (
-        ("FROM lanes l", "context"),
-        ("vehicle_blocklist", "standing"),
-        ("INSERT INTO lane_decisions", "decision"),
-        ("UPDATE lot_sessions", "close"),
-        ("FROM coupon_redemptions", "coupons"),
-    ):
-        if marker in statement:
-            return kind
-    return statement
-
-
 async def test_an_exit_decision_is_a_few_statements(lot: Lot, db: Database) -> None:
-    """Exits are benchmarked under load: a decision reads what it needs in one statement besides the plate's
-    standing and the session's merchant coupons (one indexed query, hub.merchants), and writes the decision (and
-    the closed session); tariffs and keys come from the process cache."""
+    """Exits are benchmarked under load: a gate's decision begins its transaction and sets its scope in one round
+    trip, reads what it needs in one statement (the lane, the session, the plate's list entries, the session's
+    merchant coupons, auto-pay), writes the decision (and the closed session) and its notification (with its
+    webhook deliveries, in one statement), and commits; tariffs and keys come from the process cache."""
     plate = fresh_plate()
     entered = await lot.gate.passage(lot.entry_lane, plate, ago(90))
     await lot.gate.passage(lot.exit_lane, plate, ago(60))  # the first exit of this tariff and operator
-    held, statements = await decide_counting(db, lot, plate, ago(30))
-    assert (held.reason, statements) == ("payment_due", ["context", "standing", "coupons", "decision"])
+    held, statements = await decide_counting(db, lot, lot.exit_lane, plate, ago(30))
+    assert (held.reason, statements) == (
+        "payment_due",
+        ["begin", "context", "decision", "notification", "commit"],
+    )
     await pay(db, lot, entered["session_id"], 1000, ago(0.5))
-    opened, statements = await decide_counting(db, lot, plate, datetime.now(UTC))
-    assert (opened.reason, statements) == ("paid", ["context", "standing", "coupons", "close", "decision"])
+    opened, statements = await decide_counting(db, lot, lot.exit_lane, plate, datetime.now(UTC))
+    assert (opened.reason, statements) == (
+        "paid",
+        ["begin", "context", "close", "decision", "notification", "commit"],
+    )

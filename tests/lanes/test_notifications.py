@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from hub.db import Database
+from hub.notify.broker import driver_channel
 from tests.api.conftest import Caller, Callers
 from tests.lanes.conftest import Lot, ago, fresh_plate
+from tests.notify.conftest import (  # noqa: F401  (pytest finds fixtures by name)
+    FakeReceiver,
+    _jobs_sent_from_this_loop,
+    create_endpoint,
+    deliveries,
+    receiver,
+    run_worker,
+)
 
 ADD_VEHICLE = "mutation($plate: String!) { addVehicle(plate: $plate) { id } }"
 SET_AUTO_PAY = "mutation($plate: String!) { setAutoPay(plate: $plate, enabled: true) { enabled } }"
@@ -59,3 +72,41 @@ async def test_the_operator_hears_of_an_amount_due_once_however_often_the_gate_a
     amount_due = told[1][1]
     assert (amount_due["amount_due_fen"], amount_due["currency"]) == (1500, "CNY")
     assert amount_due["payment_link"] == held["payment_link"]
+
+
+async def test_a_gates_exit_reaches_the_operators_webhook_and_the_drivers_live_channel(
+    lot: Lot,
+    callers: Callers,
+    receiver: FakeReceiver,  # noqa: F811
+    run_worker: Callable[[], Awaitable[int]],  # noqa: F811
+    redis: aioredis.Redis,
+) -> None:
+    """The gate's decision is committed without an ORM Session (hub.lanes.service.decide_at_lane): the webhook
+    delivery's job and the driver's live notice are handed over after that commit all the same."""
+    endpoint = await create_endpoint(lot.admin, receiver, ["session.*"])
+    plate = fresh_plate()
+    driver = await callers.driver()
+    assert driver.user_id is not None
+    await driver.data(ADD_VEHICLE, {"plate": plate})
+    await driver.data(SET_AUTO_PAY, {"plate": plate})
+    await lot.gate.passage(lot.entry_lane, plate, ago(130))
+    async with redis.pubsub() as live:
+        await live.subscribe(driver_channel(driver.user_id))
+        exit = await lot.gate.passage(lot.exit_lane, plate, ago(1))
+        notices: list[dict[str, Any]] = []
+        async with asyncio.timeout(5):  # (the entry's notice may still be on its way too)
+            while not any(notice["type"] == "session.exited" for notice in notices):
+                message = await live.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    notices.append(orjson.loads(message["data"]))
+    assert (exit["decision"], exit["reason"]) == ("open", "auto_pay")
+    [exited] = [notice for notice in notices if notice["type"] == "session.exited"]
+    assert exited["subject_ids"]["decision_id"] == exit["decision_id"]
+
+    await run_worker()
+    assert sorted(orjson.loads(request.body)["type"] for request in receiver.received) == [
+        "session.entered",
+        "session.exited",
+    ]
+    assert all(request.verified and request.status == 200 for request in receiver.received)
+    assert {delivery["state"] for delivery in await deliveries(lot.admin, endpoint)} == {"DELIVERED"}
