@@ -91,20 +91,38 @@ def check_start(starts_on: date, today: date) -> None:
         )
 
 
-def sold_pass_values(
-    offer: Mapping[str, Any], plate: str, payment_id: uuid.UUID, valid_from: date, valid_until: date
-) -> dict[str, Any]:
-    """The vehicle pass a paid offer makes: the offer's facilities, weekdays and window, for the month bought."""
+def pass_terms(offer: Mapping[str, Any]) -> dict[str, Any]:
+    """What a month of `offer` buys, as JSON, kept on the payment when it is bought: the pass made when the payment
+    succeeds has these terms even if the operator changes the offer in between."""
     return {
-        "tenant_id": offer["tenant_id"],
-        "plate": plate,
-        "facility_ids": list(offer["facility_ids"]),
-        "valid_from": valid_from,
-        "valid_until": valid_until,
+        "offer_id": str(offer["id"]),
+        "name": offer["name"],
+        "facility_ids": [str(facility_id) for facility_id in offer["facility_ids"]],
         "weekdays": list(offer["weekdays"]),
         "window_start": offer["window_start"],
         "window_end": offer["window_end"],
-        "note": f"bought: {offer['name']}",
-        "offer_id": offer["id"],
+    }
+
+
+def sold_pass_values(
+    tenant_id: uuid.UUID,
+    terms: Mapping[str, Any],
+    plate: str,
+    payment_id: uuid.UUID,
+    valid_from: date,
+    valid_until: date,
+) -> dict[str, Any]:
+    """The vehicle pass a paid month makes: the terms bought (`pass_terms`), for the plate and month bought."""
+    return {
+        "tenant_id": tenant_id,
+        "plate": plate,
+        "facility_ids": [uuid.UUID(facility_id) for facility_id in terms["facility_ids"]],
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "weekdays": list(terms["weekdays"]),
+        "window_start": terms["window_start"],
+        "window_end": terms["window_end"],
+        "note": f"bought: {terms['name']}",
+        "offer_id": uuid.UUID(terms["offer_id"]),
         "payment_id": payment_id,
     }

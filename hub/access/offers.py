@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.access import offer_rules, repository, rules
 from hub.access.rules import Collector
 from hub.access.service import input_label, require_list_reader
-from hub.errors import NotFound
+from hub.errors import Conflict, NotFound
 from hub.principal import Principal, require_operator_admin
 
 Row = Mapping[str, Any]
@@ -92,16 +92,65 @@ async def offer_for_sale(
     return offer, facility_id, ZoneInfo(zones[facility_id])
 
 
-async def create_sold_pass(session: AsyncSession, payment: Row) -> Row | None:
-    """The vehicle pass a succeeded pass payment bought (its offer's terms, the plate and month paid for); None when
-    the payment already made it (applied again) or its offer is gone."""
-    offer = await repository.offer(session, payment["tenant_id"], payment["subject_id"])
-    if offer is None:
-        return None
+def month_of_pass(
+    tenant_id: uuid.UUID,
+    terms: Mapping[str, Any],
+    plate: str,
+    payment_id: uuid.UUID,
+    period: tuple[datetime, datetime],
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    """The vehicle pass a month bought with these terms makes (the stored row's values)."""
+    valid_from, valid_until = offer_rules.days_of(period[0], period[1], zone)
+    return offer_rules.sold_pass_values(tenant_id, terms, plate, payment_id, valid_from, valid_until)
+
+
+async def refuse_overlapping_month(
+    session: AsyncSession, tenant_id: uuid.UUID, month: Mapping[str, Any], being_bought: Sequence[Mapping[str, Any]]
+) -> None:
+    """Conflict PASS_OVERLAPS when the month a driver is buying meets a live pass of the plate (bought, or granted
+    by the operator), or a month of the plate still being paid for (`being_bought`: their passes' values), at a
+    shared facility, day and window. Serialized with the operator's own pass writes until the transaction ends."""
+    await repository.lock_lists(session, tenant_id, "pass")
+    candidate = rules.entry_of("pass", month)
+    for row in await repository.live_entries_of_plates(session, "pass", tenant_id, [month["plate"]]):
+        if rules.overlaps(candidate, rules.entry_of("pass", row)):
+            raise Conflict(
+                f"{month['plate']} already has a pass for some of these days and facilities (valid "
+                f"{row['valid_from'].isoformat()} to {row['valid_until'].isoformat()}): choose a later start",
+                code="PASS_OVERLAPS",
+                field="startsOn",
+                existing_pass_id=str(row["id"]),
+            )
+    for other in being_bought:
+        if rules.overlaps(candidate, rules.entry_of("pass", other)):
+            raise Conflict(
+                f"a month of a pass for {month['plate']} on some of these days is being paid for right now",
+                code="PASS_OVERLAPS",
+                field="startsOn",
+                payment_id=str(other["payment_id"]),
+            )
+
+
+async def create_sold_pass(session: AsyncSession, payment: Row, terms: Mapping[str, Any] | None = None) -> Row | None:
+    """The vehicle pass a succeeded pass payment bought: the terms kept on the payment (those of the offer when it
+    was bought), the plate and the month paid for; None when the payment already made it (applied again). A payment
+    bought before terms were kept takes its offer's current terms (None when the offer is gone)."""
+    if terms is None:
+        offer = await repository.offer(session, payment["tenant_id"], payment["subject_id"])
+        if offer is None:
+            return None
+        terms = offer_rules.pass_terms(offer)
     zones = await repository.facility_zones(session, payment["tenant_id"], [payment["facility_id"]])
     zone = ZoneInfo(zones.get(payment["facility_id"], "Asia/Shanghai"))
-    valid_from, valid_until = offer_rules.days_of(payment["period_start"], payment["period_end"], zone)
-    values = offer_rules.sold_pass_values(offer, payment["plate"], payment["id"], valid_from, valid_until)
+    values = month_of_pass(
+        payment["tenant_id"],
+        terms,
+        payment["plate"],
+        payment["id"],
+        (payment["period_start"], payment["period_end"]),
+        zone,
+    )
     return await repository.insert_sold_pass(session, values)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer, Text, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, timestamp_now, uuid_column
@@ -38,6 +39,7 @@ class Payment(Base):
             "ix_payments_unsettled", "updated_at", postgresql_where=text("state IN ('created', 'requested', 'unknown')")
         ),
         Index("ix_payments_arrears", "driver_id", postgresql_where=text("arrears_fen > 0")),
+        Index("ix_payments_pass_plate", "tenant_id", "plate", postgresql_where=text("purpose = 'pass'")),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
@@ -64,6 +66,8 @@ class Payment(Base):
     arrears_fen: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A pass payment: what the month bought, as offered at the purchase (hub/access/offer_rules.pass_terms).
+    terms: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = timestamp_now()
     requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -3,7 +3,11 @@ lot session, the payment row (purpose `pass`, subject the offer, amount the offe
 is written first and is the outbox; the provider is asked after the commit, and the callback applies once. On
 success the ledger captures as any charge (provider clearing -> driver wallet -> operator payable, the last leg coded
 `pass_sale`, counted as gross by settlement) and the vehicle pass is created, exactly once (unique by payment). A
-failed payment creates nothing; a refund that returns all of it revokes the pass (service.apply_refund_word)."""
+failed payment creates nothing; a refund that returns all of it revokes the pass (service.apply_refund_word).
+
+The payment keeps the offer's terms as they are at the purchase (`terms`), and the pass gets those, whatever
+happens to the offer before the payment succeeds. A month that meets a live pass of the plate, or a month of it
+still being paid for, is refused (PASS_OVERLAPS)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+
+import orjson
 
 from hub import jobs
 from hub.access import offer_rules
@@ -61,13 +67,24 @@ async def buy_pass(
         offer, facility_id, zone = await access_offers.offer_for_sale(session, tenant_id, offer_id)
         offer_rules.check_start(starts_on, now.astimezone(zone).date())
         period_start, period_end = offer_rules.period_of(starts_on, zone)
+        payment_id = uuid.uuid4()
+        terms = offer_rules.pass_terms(offer)
+        month = access_offers.month_of_pass(tenant_id, terms, normalized, payment_id, (period_start, period_end), zone)
+        being_bought = [
+            access_offers.month_of_pass(
+                tenant_id, other["terms"], normalized, other["id"], (other["period_start"], other["period_end"]), zone
+            )
+            for other in await repository.open_pass_purchases(session, tenant_id, normalized)
+            if other["terms"] is not None
+        ]
+        await access_offers.refuse_overlapping_month(session, tenant_id, month, being_bought)
         provider = providers.default_name()
         await notify_url(session, tenant_id, provider)  # the operator's callback connector exists before the call
         row = await repository.insert_payment(
             session,
             {
                 "tenant_id": tenant_id,
-                "id": uuid.uuid4(),
+                "id": payment_id,
                 "driver_id": driver_id,
                 "purpose": rules.PASS,
                 "subject_id": offer["id"],
@@ -80,6 +97,7 @@ async def buy_pass(
                 "idempotency_key": key,
                 "period_start": period_start,
                 "period_end": period_end,
+                "terms": orjson.dumps(terms).decode(),
             },
         )
         if row is None:  # the same key, at the same moment, from another request

@@ -292,3 +292,22 @@ async def invoice_requests_page(
 async def invoice_request(session: AsyncSession, request_id: uuid.UUID) -> Row | None:
     """One request by id (callers check who may see it; row-level security again)."""
     return await _one(session, f"SELECT {INVOICE_COLUMNS} FROM invoice_requests WHERE id = :id", {"id": request_id})
+
+
+# ----------------------------------------------------------------------------------------------- pass sales
+
+
+async def payment_terms(session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> Row | None:
+    """What a pass payment bought, as offered when it was bought (None: bought before terms were kept)."""
+    row = await _one(
+        session, "SELECT terms FROM payments WHERE tenant_id = :t AND id = :id", {"t": tenant_id, "id": payment_id}
+    )
+    return None if row is None else row["terms"]
+
+
+async def open_pass_purchases(session: AsyncSession, tenant_id: uuid.UUID, plate: str) -> list[Row]:
+    """The plate's pass payments at the operator still being paid: their months are not passes yet."""
+    sql = """SELECT id, facility_id, period_start, period_end, terms FROM payments
+             WHERE tenant_id = :t AND purpose = 'pass' AND plate = :p
+             AND state IN ('created', 'requested', 'unknown')"""
+    return await _all(session, sql, {"t": tenant_id, "p": plate})

@@ -390,7 +390,8 @@ async def _succeeded(session: AsyncSession, row: Row, m: Money, now: datetime) -
         return
     if row["purpose"] == rules.PASS:  # a pass sold: captured, and the pass exists (once, unique by payment)
         await ledger.create_transfers(session, rules.pass_sale_transfers(m))
-        await access_offers.create_sold_pass(session, row)
+        terms = await repository.payment_terms(session, row["tenant_id"], row["id"])
+        await access_offers.create_sold_pass(session, row, terms)
         return
     await ledger.create_transfers(session, rules.capture_transfers(m))
     if row["purpose"] == rules.LOT_SESSION:
