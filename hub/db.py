@@ -164,6 +164,23 @@ class Database:
                 await _end_failed_transaction(connection, driver)
                 raise
 
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's driver outside any transaction, for single statements that commit on their own
+        (no BEGIN, no COMMIT: no round trips of their own); waits for a pool slot like `driver_transaction`.
+
+        An error PostgreSQL reported leaves the connection idle and reusable; anything else (a request cancelled
+        mid-statement, a broken socket) may leave it mid-protocol, so it is discarded, never pooled."""
+        async with self._pooled_slot(), self.engine.connect() as connection:
+            driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            except asyncpg.PostgresError:
+                raise
+            except BaseException:
+                await connection.invalidate()
+                raise
+
     def _pooled_slot(self) -> AbstractAsyncContextManager[Any]:
         pool = self.engine.sync_engine.pool
         size = pool.size() if isinstance(pool, QueuePool) else 0

@@ -156,9 +156,14 @@ def register_cron(cron_job: CronJob) -> CronJob:
     return cron_job
 
 
+_loaded_modules: set[str] = set()
+
+
 def load_task_modules(modules: Iterable[str] | None = None) -> None:
     for module in TASK_MODULES if modules is None else modules:
-        importlib.import_module(module)
+        if module not in _loaded_modules:  # import_module's own lookup showed up on the webhooks' hot path
+            importlib.import_module(module)
+            _loaded_modules.add(module)
 
 
 _known_names: tuple[int, int, frozenset[str]] = (-1, -1, frozenset())

@@ -137,6 +137,14 @@ def _apply_common_rules(
         plate, plate_valid = normalize_camera_plate(event.plate_raw)
     elif event.kind is EventKind.PLATE_READ:
         raise PayloadError(f"{label}: a plate read without a plate", index=index)
+    unchanged = (
+        occurred_at is event.occurred_at
+        and confidence is event.confidence
+        and plate is event.plate
+        and plate_valid is event.plate_valid
+    )
+    if unchanged:  # most events of a native batch: copying a frozen dataclass was a fifth of a batch's API CPU
+        return event
     return replace(event, occurred_at=occurred_at, confidence=confidence, plate=plate, plate_valid=plate_valid)
 
 

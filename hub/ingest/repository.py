@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,28 +16,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 Row = Mapping[str, Any]
 
-# One statement for the whole request: duplicates (already in the inbox, or twice in this request) are
-# skipped by the unique index, and the ids of the rows actually written come back. Written for the driver
-# (asyncpg, positional parameters): the webhook's hot path runs it without the ORM session.
-INSERT_INBOX_SQL = """
-INSERT INTO inbox_events (tenant_id, connector_id, source_event_id, kind, device_external_id, occurred_at,
-                          body, image_ref)
-SELECT $1, $2, e.source_event_id, e.kind, e.device_external_id, e.occurred_at, e.body::jsonb, e.image_ref
-FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
-     AS e(source_event_id, kind, device_external_id, occurred_at, body, image_ref)
-ON CONFLICT (tenant_id, connector_id, source_event_id) DO NOTHING
-RETURNING id
-"""
+# The whole accept in one statement (migration 0022's `inbox_accept`): it sets the connector's scope, refuses a
+# connector that is unknown or disabled or a secret that is no longer live, and writes the events, skipping
+# duplicates (already in the inbox, or twice in this request) by the sender's id. Run outside an explicit
+# transaction, it is committed when the answer arrives: one round trip. Written for the driver (asyncpg,
+# positional parameters): the webhook's hot path runs it without the ORM session.
+ACCEPT_INBOX_SQL = "SELECT refusal, accepted_ids FROM inbox_accept($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
 
-async def insert_inbox_events(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, connector_id: uuid.UUID, columns: Mapping[str, list[Any]]
-) -> list[uuid.UUID]:
-    """columns: source_event_ids, kinds, device_external_ids, occurred_ats, bodies (JSON text), image_refs."""
-    rows = await conn.fetch(
-        INSERT_INBOX_SQL,
+@dataclass(frozen=True)
+class InboxAccept:
+    refusal: str | None  # unknown_connector, connector_disabled, secret_expired; None: written
+    accepted: list[uuid.UUID]  # ids of the rows written; the other events were duplicates
+
+
+async def accept_inbox_events(
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    connector_id: uuid.UUID,
+    secret: str | None,
+    columns: Mapping[str, list[Any]],
+) -> InboxAccept:
+    """columns: source_event_ids, kinds, device_external_ids, occurred_ats, bodies (JSON text), image_refs.
+    `secret`: the one the request proved (checked still live), None for senders with none of ours."""
+    # fetch, not fetchrow: no row limit, so the statement runs to completion before the commit at Sync.
+    [row] = await conn.fetch(
+        ACCEPT_INBOX_SQL,
         tenant_id,
         connector_id,
+        secret,
         columns["source_event_ids"],
         columns["kinds"],
         columns["device_external_ids"],
@@ -44,7 +52,7 @@ async def insert_inbox_events(
         columns["bodies"],
         columns["image_refs"],
     )
-    return [row[0] for row in rows]
+    return InboxAccept(row[0], list(row[1]))
 
 
 async def lock_pending_events(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Row]:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.events import EventKind, NormalizedEvent
 from hub import jobs
-from hub.db import Database, Scope
+from hub.db import Database
 from hub.errors import DomainError, Forbidden
 from hub.history import service as history
 from hub.history.service import SpaceTransitions
@@ -67,26 +67,42 @@ async def _store_images(media_dir: str, events: Sequence[NormalizedEvent]) -> li
     return [stored[id(event.image)] if event.image else None for event in events]
 
 
+class AcceptRefused(DomainError):
+    """The inbox refused the request as a whole, writing nothing: the connector is unknown or disabled, or the
+    secret the request proved is no longer live (the API's cached view of the connector was out of date)."""
+
+    code = "ACCEPT_REFUSED"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(_REFUSALS.get(reason, reason), code=reason)
+        self.reason = reason
+
+
+_REFUSALS = {
+    "unknown_connector": "no connector has this id",
+    "connector_disabled": "this connector is disabled; its operator can enable it again",
+    "secret_expired": "this secret has expired or was rotated out; sign or authenticate with the current one",
+}
+
+
 async def accept_webhook_events(
     db: Database,
     tenant_id: uuid.UUID,
     connector_id: uuid.UUID,
     events: Sequence[NormalizedEvent],
     media_dir: str,
+    *,
+    secret: str | None = None,
 ) -> AcceptResult:
-    """Write the events to the inbox (skipping ones already there), in a transaction of its own committed when
-    this returns (unlike the other use cases here): one driver-level transaction without an ORM session, then
-    the new events handed to a merged job (hub.jobs), since one job per request of a busy sender swamps the
-    worker."""
+    """Write the events to the inbox (skipping ones already there), committed when this returns (unlike the other
+    use cases here), then hand the new ones to a merged job (hub.jobs), since one job per request of a busy sender
+    swamps the worker. `secret`: the one the request proved, checked still live as the events are written.
+    Raises AcceptRefused (nothing written) when the connector is unknown or disabled or the secret expired."""
     if not events:
         return AcceptResult([], 0)
     jobs.check_job(APPLY_JOB)  # a mistake is refused before anything is written
     columns = _inbox_columns(events, await _store_images(media_dir, events))
-    async with db.driver_transaction(Scope("connector", tenant_id=tenant_id)) as conn:
-        accepted = await repository.insert_inbox_events(conn, tenant_id, connector_id, columns)
-    if accepted:
-        jobs.send_merged(APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
-    return AcceptResult(accepted, len(events) - len(accepted))
+    return await _accept(db, tenant_id, connector_id, secret, columns)
 
 
 PAYMENT_EVENT_KIND = "payment"
@@ -99,7 +115,8 @@ async def accept_payment_events(
     events: Sequence[tuple[str, datetime, dict[str, Any]]],
 ) -> AcceptResult:
     """Payment providers' callbacks (event id, when, body) into the inbox, deduplicated by the provider's event
-    id, then handed to the apply job like device events (which hands them to hub.payments)."""
+    id, then handed to the apply job like device events (which hands them to hub.payments). The provider's own
+    signature authenticated them, so there is no secret of ours to check."""
     if not events:
         return AcceptResult([], 0)
     jobs.check_job(APPLY_JOB)
@@ -111,11 +128,21 @@ async def accept_payment_events(
         "bodies": [orjson.dumps(body).decode() for _, _, body in events],
         "image_refs": [None] * len(events),
     }
-    async with db.driver_transaction(Scope("connector", tenant_id=tenant_id)) as conn:
-        accepted = await repository.insert_inbox_events(conn, tenant_id, connector_id, columns)
-    if accepted:
-        jobs.send_merged(APPLY_JOB, str(tenant_id), [str(event_id) for event_id in accepted])
-    return AcceptResult(accepted, len(events) - len(accepted))
+    return await _accept(db, tenant_id, connector_id, None, columns)
+
+
+async def _accept(
+    db: Database, tenant_id: uuid.UUID, connector_id: uuid.UUID, secret: str | None, columns: dict[str, list[Any]]
+) -> AcceptResult:
+    """One statement outside an explicit transaction: PostgreSQL commits it before it answers, so the events are
+    durable when this returns; the job is sent only after that."""
+    async with db.driver_connection() as conn:
+        written = await repository.accept_inbox_events(conn, tenant_id, connector_id, secret, columns)
+    if written.refusal is not None:
+        raise AcceptRefused(written.refusal)
+    if written.accepted:
+        jobs.send_merged(APPLY_JOB, str(tenant_id), [str(event_id) for event_id in written.accepted])
+    return AcceptResult(written.accepted, len(columns["source_event_ids"]) - len(written.accepted))
 
 
 # --------------------------------------------------------------------------------------------- apply

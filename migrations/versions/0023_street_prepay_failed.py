@@ -4,7 +4,7 @@ A start's or extension's prepayment that fails while the session runs takes that
 action `payment_failed`); when no paid minute remains the session ends in the new final state `payment_failed`.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-11-22 02:00:00
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0021"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
