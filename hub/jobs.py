@@ -65,6 +65,7 @@ TASK_MODULES: list[str] = [
     "hub.street.tasks",
     "hub.queue.tasks",
     "hub.payments.tasks",
+    "hub.payments.parkings",
     "hub.settlement.tasks",
 ]
 

@@ -109,6 +109,12 @@ class LotSession(Base):
         # Back the foreign keys to lanes, so retiring or deleting a lane does not scan every session.
         Index("ix_lot_sessions_entry_lane", "tenant_id", "entry_lane_id"),
         Index("ix_lot_sessions_exit_lane", "tenant_id", "exit_lane_id"),
+        Index(
+            "ix_lot_sessions_provider_parking",
+            "tenant_id",
+            "provider_parking_id",
+            postgresql_where=sql("provider_parking_id IS NOT NULL"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
@@ -137,6 +143,11 @@ class LotSession(Base):
     quote: Mapped[dict | None] = mapped_column(JSONB)
     # Why the exit opened: whitelisted, pass, no_fee, no_tariff, paid, auto_pay (or an agent's resolution).
     close_reason: Mapped[str | None] = mapped_column(Text)
+    # An auto-pay plate's stay as the payment provider knows it ("leave first, pay later" with WeChat Pay Score):
+    # the parking entry opened when the car came in (its id goes into the exit's deduction) and whether the provider
+    # can charge it (connectors.payments.ServiceState: normal, paused, not_enabled, blocked). Null: not opened yet.
+    provider_parking_id: Mapped[str | None] = mapped_column(Text)
+    provider_parking_state: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
 

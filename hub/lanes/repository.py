@@ -36,7 +36,7 @@ charges = PendingCharge.__table__
 LANE_TENANT_SQL = "SELECT tenant_id FROM lanes WHERE id = $1 AND retired_at IS NULL"
 
 _SESSION_COLUMNS = """x.id, x.plate, x.driver_id, x.standing, x.vehicle_class, x.entry_lane_id, x.entered_at,
-           x.tariff_version_id, x.paid_fen, x.paid_at, x.continues_session_id"""
+           x.tariff_version_id, x.paid_fen, x.paid_at, x.continues_session_id, x.provider_parking_state"""
 
 # Everything a decision reads, in one round trip (each part an index probe; the parts a direction does not need
 # are skipped by their `l.direction` condition):
@@ -80,7 +80,7 @@ SELECT l.facility_id, l.direction, l.read_confidence_threshold AS threshold, f.t
        s.id AS session_id, s.plate AS session_plate, s.driver_id AS session_driver_id, s.standing AS session_standing,
        s.vehicle_class AS session_vehicle_class, s.entry_lane_id AS session_entry_lane_id,
        s.entered_at AS session_entered_at, s.tariff_version_id AS session_tariff_version_id,
-       s.paid_fen AS session_paid_fen, s.paid_at AS session_paid_at,
+       s.paid_fen AS session_paid_fen, s.paid_at AS session_paid_at, s.provider_parking_state AS session_parking_state,
        e.entered_at AS earlier_entered_at, e.exited_at AS earlier_exited_at, e.price_fen AS earlier_price_fen,
        r.id AS recent_id, r.entered_at AS recent_entered_at, r.exited_at AS recent_exited_at,
        r.price_fen AS recent_price_fen,

@@ -24,6 +24,7 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import jobs
 from hub.access import rules as access_rules
 from hub.access import service as access
 from hub.access.rules import VISITOR, Entry, Standing
@@ -37,6 +38,7 @@ from hub.merchants import rules as coupon_rules
 from hub.merchants import service as merchants
 from hub.notify import Notification, notify
 from hub.notify import service as notifications
+from hub.payments import parkings
 from hub.pricing import service as pricing
 from hub.pricing.tariff import Tariff
 
@@ -76,6 +78,15 @@ class _Tx:
     conn: asyncpg.Connection
     session: AsyncSession | None
     handovers: list[notifications.Recorded] = field(default_factory=list)
+    pending_jobs: list[jobs.PendingJob] = field(default_factory=list)
+
+    def enqueue(self, function_name: str, *args: Any) -> None:
+        """A job to send once the decision has committed (hub.jobs), on either path."""
+        if self.session is not None:
+            jobs.enqueue(self.session, function_name, *args)
+        else:
+            jobs.check_job(function_name)
+            self.pending_jobs.append(jobs.PendingJob(function_name, args, None))
 
 
 # ------------------------------------------------------------------------------------------------ passages
@@ -479,6 +490,9 @@ async def _decide_entry(tx: _Tx, decision: _Decision) -> None:
         )
         if not opened:  # the same vehicle entered at another lane a moment ago
             raise ConcurrentChange("the vehicle's session changed while deciding; decide again")
+        if context["auto_pay_id"] is not None and decision.plate is not None:
+            # The provider charges after the car left only against an entry opened now (hub.payments.parkings).
+            tx.enqueue(parkings.OPEN_PARKING_JOB, str(decision.tenant_id), str(decision.session_id))
     decision.outcome = outcome
 
 
@@ -528,7 +542,8 @@ async def _decide_exit(tx: _Tx, decision: _Decision) -> None:
         standing=standing.kind,
         priced=priced,
         paid_fen=context["session_paid_fen"],
-        auto_pay=context["auto_pay_id"] is not None,
+        # An auto-pay plate whose provider will not charge its stay (service paused, not enabled) pays at the exit.
+        auto_pay=context["auto_pay_id"] is not None and context["session_parking_state"] not in parkings.UNCHARGEABLE,
         auto_pay_waits=context["auto_pay_opens_on"] == "succeeded",
         auto_pay_failed=context["charge_state"] in ("failed", "cancelled"),
     )
@@ -667,6 +682,7 @@ async def decide_at_lane(db: Database, tenant_id: uuid.UUID, lane_id: uuid.UUID,
                     return await decide_passage(session, tenant_id, lane_id, passage)
             for recorded in tx.handovers:
                 notifications.hand_over(recorded)
+            jobs.send_committed(tx.pending_jobs)
             return answer
         except ConcurrentChange:
             if attempt == DECISION_ATTEMPTS - 1:

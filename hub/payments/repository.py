@@ -311,3 +311,37 @@ async def open_pass_purchases(session: AsyncSession, tenant_id: uuid.UUID, plate
              WHERE tenant_id = :t AND purpose = 'pass' AND plate = :p
              AND state IN ('created', 'requested', 'unknown')"""
     return await _all(session, sql, {"t": tenant_id, "p": plate})
+
+
+# ---------------------------------------------------------------------------------------- provider parkings
+
+
+async def parking_subject(session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID) -> Row | None:
+    """A lot session as a provider's parking entry needs it."""
+    sql = """SELECT s.id, s.plate, s.state, s.entered_at, s.provider_parking_id, s.provider_parking_state,
+                    f.name AS facility_name
+             FROM lot_sessions s JOIN facilities f ON f.tenant_id = s.tenant_id AND f.id = s.facility_id
+             WHERE s.tenant_id = :t AND s.id = :s"""
+    return await _one(session, sql, {"t": tenant_id, "s": session_id})
+
+
+async def record_provider_parking(
+    session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID, parking_id: str, state: str
+) -> None:
+    """The provider's entry of the session's stay (its id never changes once known: the provider deduplicates
+    entries by our number, so a second opening names the same entry)."""
+    await session.execute(
+        text("""UPDATE lot_sessions SET provider_parking_id = :p, provider_parking_state = :st, updated_at = now()
+                WHERE tenant_id = :t AND id = :s AND (provider_parking_id IS NULL OR provider_parking_id = :p)"""),
+        {"t": tenant_id, "s": session_id, "p": parking_id, "st": state},
+    )
+
+
+async def set_provider_parking_state(session: AsyncSession, tenant_id: uuid.UUID, parking_id: str, state: str) -> int:
+    """What the provider now says of an entry; how many sessions it named (0: an entry not known here)."""
+    result = await session.execute(
+        text("""UPDATE lot_sessions SET provider_parking_state = :st, updated_at = now()
+                WHERE tenant_id = :t AND provider_parking_id = :p"""),
+        {"t": tenant_id, "p": parking_id, "st": state},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

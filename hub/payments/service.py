@@ -31,7 +31,7 @@ from hub.ledger import service as ledger
 from hub.ledger.rules import account_spec
 from hub.merchants import rules as coupon_rules
 from hub.merchants import service as merchants
-from hub.payments import providers, repository, rules, street
+from hub.payments import parkings, providers, repository, rules, street
 from hub.payments.rules import Money
 from hub.pricing import service as pricing
 from hub.principal import Principal, require_operator_admin
@@ -440,6 +440,10 @@ async def apply_provider_events(
     for event in events:
         body: dict[str, Any] = event["body"]
         kind = body.get("event_kind")
+        if kind == "service_state":  # a parking entry became chargeable or not (hub.payments.parkings)
+            outcome = await parkings.apply_service_state(session, tenant_id, body)
+            finished.append({"id": event["id"], "state": "applied", "outcome": outcome})
+            continue
         word = _EVENT_WORDS.get(kind or "")
         if word is None:
             finished.append({"id": event["id"], "state": "applied", "outcome": "ignored"})
@@ -494,6 +498,8 @@ def provider_event_body(provider: str, event: Any) -> dict[str, Any]:
         "amount_fen": event.amount_fen,
         "currency": event.currency,
         "failure_code": event.failure_code,
+        "service_state": None if event.service_state is None else str(event.service_state),
+        "details": {key: value for key, value in event.details.items() if key in ("parking_id", "plate")},
     }
 
 

@@ -13,7 +13,6 @@ from connectors.payments import (
     ChargeRequest,
     DeductionRequest,
     OrderStatus,
-    PlateColor,
     ProviderUnavailable,
     RefundRequest,
     ReplyStatus,
@@ -21,7 +20,7 @@ from connectors.payments import (
 from hub.config import get_settings
 from hub.db import PLATFORM, Database
 from hub.jobs import JobContext, job, register_cron
-from hub.payments import providers, repository, rules, service, street
+from hub.payments import parkings, providers, repository, rules, service, street
 
 SWEEP_LIMIT = 500
 _REPLY_WORDS = {
@@ -36,10 +35,6 @@ _ORDER_WORDS = {
 }
 
 
-def _plate_color(plate: str | None) -> PlateColor:
-    return PlateColor.GREEN if plate and len(plate) == 8 else PlateColor.BLUE
-
-
 async def request_payment_now(db: Database, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> str | None:
     """Ask the provider for a payment still `created` (or `unknown`: retried with the same number, which
     providers deduplicate) and record the answer. Returns the payment's state after."""
@@ -52,6 +47,9 @@ async def request_payment_now(db: Database, tenant_id: uuid.UUID, payment_id: uu
         times = None
         if row["method"] == rules.DEDUCT:
             times = await repository.lot_session_times(session, tenant_id, row["subject_id"])
+    parking_id = None
+    if row["method"] == rules.DEDUCT:  # the provider charges a stay only against its parking entry
+        parking_id = await parkings.open_parking_now(db, tenant_id, row["subject_id"])
     provider = providers.get(row["provider"])
     number = rules.out_trade_no(row["id"])
     reference = failure = None
@@ -63,8 +61,8 @@ async def request_payment_now(db: Database, tenant_id: uuid.UUID, payment_id: uu
                     out_trade_no=number,
                     amount_fen=row["amount_fen"],
                     plate=row["plate"] or "unknown",
-                    plate_color=_plate_color(row["plate"]),
-                    parking_id=row["subject_id"].hex,
+                    plate_color=parkings.plate_color(row["plate"]),
+                    parking_id=parking_id or parkings.out_parking_no(row["subject_id"]),
                     started_at=times["entered_at"],
                     ended_at=times["exited_at"] or row["period_end"] or row["created_at"],
                     facility_name=times["facility_name"],
