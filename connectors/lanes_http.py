@@ -77,6 +77,7 @@ from connectors import signatures
 from connectors.http import CREDENTIALS_TTL_SECONDS, problem
 from hub.db import Database
 from hub.errors import NotFound
+from hub.lanes import exceptions as lane_exceptions
 from hub.lanes import gate_rules, gates
 from hub.lanes import service as lanes
 from hub.lanes.rules import MAX_READS, Read, make_read
@@ -330,7 +331,7 @@ async def receive_fault(request: Request) -> JSONResponse:
     except MalformedPassage as error:
         return error.response()
     try:
-        exception_id = await lanes.report_gate_fault(
+        exception_id = await lane_exceptions.report_gate_fault(
             request.app.state.db, caller.tenant_id, caller.lane_id, kind.strip(), detail, at, caller.connector.id
         )
     except NotFound as error:

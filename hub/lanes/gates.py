@@ -33,8 +33,8 @@ from hub.db import Database, Scope
 from hub.errors import NotFound
 from hub.lanes import gate_repository as repository
 from hub.lanes import gate_rules as rules
+from hub.lanes.exceptions import raise_exception
 from hub.lanes.gate_broker import GATE_NUDGES, GateCommandBroker, GateNudge
-from hub.lanes.service import raise_exception
 from hub.live import Subscriber, after_commit
 from hub.live.events import plain_uuid
 

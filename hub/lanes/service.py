@@ -31,8 +31,7 @@ from hub.access.rules import VISITOR, Entry, Standing
 from hub.config import get_settings
 from hub.db import ANONYMOUS, Database, Scope, driver_of
 from hub.errors import Conflict, InvalidInput, NotFound
-from hub.lanes import repository, rules
-from hub.lanes.models import EXCEPTION_KINDS
+from hub.lanes import exceptions, repository, rules
 from hub.lanes.rules import EarlierStay, ExitPrice, Outcome, Read
 from hub.merchants import rules as coupon_rules
 from hub.merchants import service as merchants
@@ -42,7 +41,6 @@ from hub.payments import parkings
 from hub.pricing import service as pricing
 from hub.pricing.tariff import Tariff
 
-SYSTEM_ACTOR = "system"
 # The public address payment links and lane code links point at (the payment pages come with the payments issue).
 # Attempts of a decision that met a concurrent change (another lane closing the same session, the same passage
 # sent twice at once): the next attempt sees the change and decides on it.
@@ -165,83 +163,6 @@ async def _payment_link(conn: asyncpg.Connection, tenant_id: uuid.UUID, session_
     key = await operator_key(conn, tenant_id, create=True)
     assert key is not None
     return rules.payment_link(public_base_url(), rules.sign_code(key, rules.PAYMENT_TOKEN, tenant_id, session_id))
-
-
-# ------------------------------------------------------------------------------------------- exceptions
-
-
-# The exceptions a transaction raised, kept on its session for the exception queue (hub.queue), which tells the
-# agents' live queues about them once the transaction commits. Recording only: nothing here reads it.
-RAISED_EXCEPTIONS_KEY = "parkhub.lanes.raised_exceptions"
-
-
-def note_raised_exception(session: AsyncSession, tenant_id: uuid.UUID, exception_id: uuid.UUID) -> None:
-    session.info.setdefault(RAISED_EXCEPTIONS_KEY, []).append((tenant_id, exception_id))
-
-
-def _reads_json(reads: Sequence[Read | Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [read.as_json() if isinstance(read, Read) else dict(read) for read in reads]
-
-
-async def raise_exception(
-    session: AsyncSession,
-    *,
-    tenant_id: uuid.UUID,
-    kind: str,
-    facility_id: uuid.UUID,
-    lane_id: uuid.UUID | None = None,
-    session_id: uuid.UUID | None = None,
-    decision_id: uuid.UUID | None = None,
-    plate: str | None = None,
-    reads: Sequence[Read | Mapping[str, Any]] = (),
-    detail: Mapping[str, Any] | None = None,
-    actor: str = SYSTEM_ACTOR,
-    reason: str | None = None,
-    exception_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """Put an exception in the facility's queue (state open, waiting from now) with the first line of its audit
-    trail (`raised` by `actor`), in the caller's transaction; returns its id. For the lane decisions here, the
-    queue's barrier-held sweep and the on-street task. One statement."""
-    if kind not in EXCEPTION_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(EXCEPTION_KINDS)}, got {kind!r}", field="kind")
-    exception_id = exception_id or uuid.uuid4()
-    await repository.raise_exception(
-        await driver_of(session),
-        (
-            tenant_id,
-            exception_id,
-            kind,
-            facility_id,
-            lane_id,
-            session_id,
-            decision_id,
-            plate,
-            _json(_reads_json(reads)),
-            _json(dict(detail or {})),
-            actor,
-            reason,
-        ),
-    )
-    note_raised_exception(session, tenant_id, exception_id)
-    return exception_id
-
-
-async def record_exception_action(
-    session: AsyncSession,
-    *,
-    tenant_id: uuid.UUID,
-    exception_id: uuid.UUID,
-    actor: str,
-    action: str,
-    reason: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> uuid.UUID:
-    """Add a line to an exception's audit trail (who, what, why); for the exception queue's claim and resolve."""
-    row = await repository.insert_action(
-        await driver_of(session),
-        (tenant_id, exception_id, actor, action, reason, _json(dict(detail or {}))),
-    )
-    return row["id"]
 
 
 # -------------------------------------------------------------------------------------------- deciding
@@ -607,7 +528,7 @@ async def _write(tx: _Tx, decision: _Decision) -> LaneAnswer:
     if outcome.exception is not None:
         if tx.session is None:  # the queue's live view learns of it as a Session commits
             raise _SessionNeeded
-        decision.exception_id = await raise_exception(
+        decision.exception_id = await exceptions.raise_exception(
             tx.session,
             tenant_id=decision.tenant_id,
             kind=outcome.exception,
@@ -694,36 +615,6 @@ async def lane_tenant(db: Database, lane_id: uuid.UUID) -> uuid.UUID | None:
     """The operator of a live lane (lanes are public supply: read before the caller is known)."""
     async with db.transaction(ANONYMOUS) as session:
         return await repository.lane_tenant(await driver_of(session), lane_id)
-
-
-async def report_gate_fault(
-    db: Database,
-    tenant_id: uuid.UUID,
-    lane_id: uuid.UUID,
-    fault: str,
-    detail: Any,
-    at: datetime,
-    connector_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """A gate controller's fault at its lane, as a `gate_fault` exception in the facility's queue."""
-    async with db.transaction(Scope("connector", tenant_id=tenant_id)) as session:
-        lane = await repository.lane(session, lane_id, tenant_id)
-        if lane is None:
-            raise NotFound("no live lane with this id belongs to the operator", code="UNKNOWN_LANE", field="laneId")
-        return await raise_exception(
-            session,
-            tenant_id=tenant_id,
-            kind="gate_fault",
-            facility_id=lane["facility_id"],
-            lane_id=lane_id,
-            detail={
-                "fault": fault,
-                "detail": detail,
-                "at": at.isoformat(),
-                "connector_id": None if connector_id is None else str(connector_id),
-            },
-            reason=fault,
-        )
 
 
 async def record_payment(

@@ -13,7 +13,7 @@ the queue item shows the command and what became of it (`gate_commands`).
 
 Live. Every change is published on the tenant's `tenant:<id>:exceptions` channel after its transaction commits,
 with the whole queue item (see hub.queue.events). Exceptions raised by hub.lanes (lane decisions, gate faults,
-this module's sweep) are noted on the session by `hub.lanes.service.raise_exception`; just before that
+this module's sweep) are noted on the session by `hub.lanes.exceptions.raise_exception`; just before that
 transaction commits their items are read (one statement, in a savepoint so it can never fail the decision) and
 published once it has committed. A gate's answer to a remote open is noted the same way (hub.lanes.gates) and
 publishes the exception's item again (`updated`, by `gate`).
@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from hub import jobs
 from hub.db import Database, Scope, driver_of
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.lanes import exceptions as lane_exceptions
 from hub.lanes import gates
 from hub.lanes import rules as lane_rules
 from hub.lanes import service as lanes
@@ -82,7 +83,7 @@ def _stage(session: AsyncSession | Session, events: Sequence[QueueEvent]) -> Non
 
 @orm_events.listens_for(Session, "before_commit")
 def _read_raised_exceptions(session: Session) -> None:
-    raised = session.info.pop(lanes.RAISED_EXCEPTIONS_KEY, None)
+    raised = session.info.pop(lane_exceptions.RAISED_EXCEPTIONS_KEY, None)
     if not raised:
         return
     try:
@@ -95,7 +96,7 @@ def _read_raised_exceptions(session: Session) -> None:
         return
     at = now_utc()
     items = [QueueItem.of_row(row) for row in rows]
-    _stage(session, [QueueEvent("raised", lanes.SYSTEM_ACTOR, at, item) for item in items])
+    _stage(session, [QueueEvent("raised", lane_exceptions.SYSTEM_ACTOR, at, item) for item in items])
     by_tenant: dict[uuid.UUID, list[str]] = {}
     for item in items:
         by_tenant.setdefault(item.tenant_id, []).append(str(item.id))
@@ -126,7 +127,7 @@ def _read_gate_answers(session: Session) -> None:
 
 @orm_events.listens_for(Session, "after_rollback")
 def _discard_after_rollback(session: Session) -> None:
-    session.info.pop(lanes.RAISED_EXCEPTIONS_KEY, None)
+    session.info.pop(lane_exceptions.RAISED_EXCEPTIONS_KEY, None)
     session.info.pop(gates.GATE_ANSWERS_KEY, None)
 
 
@@ -265,7 +266,7 @@ async def _audit(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    await lanes.record_exception_action(
+    await lane_exceptions.record_exception_action(
         session,
         tenant_id=agent.tenant_id,
         exception_id=exception_id,
@@ -573,7 +574,7 @@ async def sweep_held_barriers(
         return 0
     rows = await repository.held_barriers(session, since=now - lookback, held_before=now - held_after)
     for row in rows:
-        await lanes.raise_exception(
+        await lane_exceptions.raise_exception(
             session,
             tenant_id=row["tenant_id"],
             kind="barrier_held",
