@@ -83,6 +83,13 @@ class BookExhausted(Conflict):
     code = "BOOK_EXHAUSTED"
 
 
+class StayPaid(Conflict):
+    """A coupon on a stay already paid (or being paid) would be paid twice: by the driver, who paid the price
+    without it, and by the merchant's fund at the exit."""
+
+    code = "SESSION_PAID"
+
+
 # --------------------------------------------------------------------------------------------------- books
 
 

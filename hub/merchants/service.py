@@ -27,7 +27,7 @@ from hub.ledger import rules as ledger_rules
 from hub.ledger import service as ledger
 from hub.ledger.rules import TransferSpec, account_spec, transfer_id
 from hub.merchants import repository, rules
-from hub.merchants.rules import MERCHANT, BookExhausted, CodeNotFound, FundExhausted, NoOpenSession
+from hub.merchants.rules import MERCHANT, BookExhausted, CodeNotFound, FundExhausted, NoOpenSession, StayPaid
 from hub.pricing import service as pricing
 from hub.principal import Principal, require_operator_admin, tenant_filter
 
@@ -345,7 +345,8 @@ async def redeem_code(
 ) -> tuple[uuid.UUID, Row]:
     """A driver scans a code: one coupon of it binds to the open lot session of `plate` (or of one of the
     driver's vehicles) at the code's operator. Redeeming the same code on the same session again returns that
-    redemption. Typed errors: CODE_NOT_FOUND, CODE_EXPIRED, CODE_EXHAUSTED, NO_OPEN_SESSION, FUND_EXHAUSTED.
+    redemption. Typed errors: CODE_NOT_FOUND, CODE_EXPIRED, CODE_EXHAUSTED, NO_OPEN_SESSION, FUND_EXHAUSTED,
+    SESSION_PAID (the stay is paid or being paid: see `_reserve`).
     Returns the operator's id and the redemption."""
     if principal.kind != "driver" or principal.user_id is None:
         raise Forbidden("only a signed-in driver may redeem a code", required_role="driver")
@@ -402,8 +403,15 @@ async def _reserve(
     now: datetime,
 ) -> Row:
     """Bind one coupon of `book` to the session and reserve its most possible value in the merchant's fund (or
-    what the fund still has): FUND_EXHAUSTED when the fund has nothing left for it."""
+    what the fund still has): FUND_EXHAUSTED when the fund has nothing left for it. A stay already paid, or with a
+    payment or an auto-pay charge on its way, takes no coupon (SESSION_PAID): its price was asked without it, so
+    the merchant's fund would pay again for what the driver paid (found by the money-path simulation)."""
     merchant_id = code["merchant_id"]
+    stay = await repository.lock_stay_for_coupon(conn, tenant_id, lot_session["id"])
+    if stay is None:
+        raise NoOpenSession("the car has left meanwhile", field="plate")
+    if stay["paid_fen"] > 0 or stay["paying"] or stay["charged"]:
+        raise StayPaid("this stay is paid, or being paid, without the coupon: it no longer takes one", field="code")
     if not await repository.lock_live_merchant(conn, tenant_id, merchant_id):
         raise CodeNotFound("the code's merchant no longer gives coupons", field="code")
     tariff = None

@@ -28,7 +28,7 @@ from hub.lanes import gates
 from hub.lanes import rules as lane_rules
 from hub.lanes import service as lanes
 from hub.ledger import service as ledger
-from hub.ledger.rules import account_spec
+from hub.ledger.rules import account_spec, transfer_id
 from hub.merchants import rules as coupon_rules
 from hub.merchants import service as merchants
 from hub.payments import parkings, providers, repository, rules, street
@@ -230,7 +230,16 @@ async def charge_pending_charges(session: AsyncSession, limit: int = 500) -> lis
     deductions are requested after commit. Returns (tenant, payment) ids."""
     created = []
     for charge in await repository.uncharged_pending_charges(session, limit):
-        if charge["amount_fen"] <= 0 or charge["driver_id"] is None:
+        # The driver may also have paid the stay another way (in the lot, at the exit code, a friend by plate) with a
+        # payment that was on its way when the exit charged auto-pay: while it is open the charge waits; what it
+        # paid after the charge was made is not deducted again (found by the money-path simulation).
+        besides = await repository.session_charges_paid_besides(
+            session, charge["tenant_id"], charge["session_id"], charge["created_at"]
+        )
+        if besides["open"]:
+            continue
+        amount = charge["amount_fen"] - int(besides["late_fen"])
+        if amount <= 0 or charge["driver_id"] is None:
             await repository.set_pending_charge_state(session, charge["tenant_id"], charge["id"], "cancelled")
             continue
         provider = providers.default_name()
@@ -246,7 +255,7 @@ async def charge_pending_charges(session: AsyncSession, limit: int = 500) -> lis
                 "facility_id": charge["facility_id"],
                 "plate": charge["plate"],
                 "method": rules.DEDUCT,
-                "amount_fen": charge["amount_fen"],
+                "amount_fen": amount,
                 "currency": charge["currency"],
                 "provider": provider,
                 "idempotency_key": f"charge:{charge['id']}",
@@ -532,6 +541,8 @@ async def refund_payment(
     if payment["state"] != rules.SUCCEEDED:
         raise Conflict("only a succeeded payment can be refunded", code="PAYMENT_NOT_SUCCEEDED")
     available = rules.refundable_fen(payment["amount_fen"], payment["refunded_fen"], payment["refunding_fen"])
+    if payment["purpose"] == rules.STREET_SESSION:
+        available = min(available, await _street_refundable(session, payment))
     if amount_fen > available:
         raise InvalidInput(
             f"only {available} fen of this payment can still be refunded",
@@ -558,6 +569,29 @@ async def refund_payment(
     )
     jobs.enqueue(session, REFUND_JOB, str(tenant_id), str(row["id"]))
     return row
+
+
+async def _street_refundable(session: AsyncSession, payment: Row) -> int:
+    """What an operator may refund of a curb prepay: only once the session ended and its hold was resolved, and
+    only what the hold kept for the operator (the unused rest goes back from the driver's wallet: street.py), less
+    what operators' refunds already took or are taking. Before, a refund drew on the operator's payable for money
+    still held, and the unused part stayed in the driver's wallet (found by the money-path simulation)."""
+    posted = transfer_id("street_post", payment["id"])
+    voided = transfer_id("street_void", payment["id"])
+    resolved = {row["id"]: row for row in await ledger.transfers(await driver_of(session), [posted, voided])}
+    if not resolved:
+        raise Conflict(
+            "a curb prepay is settled when its session ends; refund it after that",
+            code="PREPAY_NOT_SETTLED",
+            field="id",
+        )
+    kept = int(resolved[posted]["amount"]) if posted in resolved else 0
+    taken = sum(
+        refund["amount_fen"]
+        for refund in await repository.refunds_of(session, [payment["id"]])
+        if refund["source"] == rules.FROM_PAYABLE and refund["state"] != rules.FAILED
+    )
+    return max(0, kept - taken)
 
 
 async def apply_refund_word(
