@@ -18,6 +18,11 @@ import redis.asyncio as aioredis
 from hub.config import get_settings, use_sibling_database
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # The money-path simulation's seed (tests/money_path); MONEY_SEED does the same from the environment.
+    parser.addoption("--money-seed", type=int, default=None, help="run the money-path simulation with this seed only")
+
+
 def _test_urls() -> None:
     use_sibling_database("_test")
     os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

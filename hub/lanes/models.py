@@ -317,6 +317,9 @@ class PendingCharge(Base):
     driver_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"))
     plate: Mapped[str | None] = mapped_column(Text)
     amount_fen: Mapped[int] = mapped_column(Integer, nullable=False)
+    # What the session had paid when its exit made this charge (its amount is the price less that): payments of
+    # the stay that succeed later are not deducted again.
+    paid_fen: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("0"))
     currency: Mapped[str] = mapped_column(Text, nullable=False)
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
     created_at: Mapped[datetime] = timestamp_now()

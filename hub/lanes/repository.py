@@ -174,8 +174,9 @@ RETURNING id, at
 """
 
 INSERT_CHARGE_SQL = """
-INSERT INTO pending_charges (tenant_id, session_id, authorization_id, driver_id, plate, amount_fen, currency)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO pending_charges (tenant_id, session_id, authorization_id, driver_id, plate, amount_fen, currency,
+                             paid_fen)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (tenant_id, session_id) DO NOTHING
 """
 

@@ -516,6 +516,7 @@ async def _charge(conn: asyncpg.Connection, decision: _Decision, session_id: uui
             decision.plate,
             amount_fen,
             context["currency"],
+            context["session_paid_fen"],
         ),
     )
 

@@ -68,27 +68,8 @@ async def apply(conn: asyncpg.Connection, batch: Sequence[Mapping[str, Any]], *,
 
 
 async def ensure_accounts(conn: asyncpg.Connection, accounts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """`ledger_ensure_accounts` inserts with ON CONFLICT (id), which guards the primary key only: two transactions
-    creating one new account at the same moment can collide on its other unique key, (kind, owner, currency), and
-    the later one fails (found by the money-path simulation). Inside a transaction the call runs in a savepoint (SQL
-    savepoints: the hot paths begin their transactions by hand); on that collision it is rolled back to it and made
-    again, and then finds the account the other transaction committed."""
-    payload = _json(list(accounts))
-    sql = "SELECT ledger_ensure_accounts($1::text::jsonb)::text"
-    if not conn.is_in_transaction():
-        return orjson.loads(await conn.fetchval(sql, payload))
-    for attempt in range(3):
-        await conn.execute("SAVEPOINT ledger_ensure_accounts")
-        try:
-            raw = await conn.fetchval(sql, payload)
-        except asyncpg.UniqueViolationError:
-            await conn.execute("ROLLBACK TO SAVEPOINT ledger_ensure_accounts")
-            if attempt == 2:
-                raise
-            continue
-        await conn.execute("RELEASE SAVEPOINT ledger_ensure_accounts")
-        return orjson.loads(raw)
-    raise AssertionError("unreachable")
+    raw = await conn.fetchval("SELECT ledger_ensure_accounts($1::text::jsonb)::text", _json(list(accounts)))
+    return orjson.loads(raw)
 
 
 # ------------------------------------------------------------------------------------------------- reads

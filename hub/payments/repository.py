@@ -214,7 +214,7 @@ async def latest_payment_hold(session: AsyncSession, tenant_id: uuid.UUID, sessi
 
 async def uncharged_pending_charges(session: AsyncSession, limit: int) -> list[Row]:
     """Auto-pay exits' pending charges with no payment yet."""
-    sql = """SELECT c.tenant_id, c.id, c.session_id, c.driver_id, c.plate, c.amount_fen, c.currency, c.created_at,
+    sql = """SELECT c.tenant_id, c.id, c.session_id, c.driver_id, c.plate, c.amount_fen, c.currency, c.paid_fen,
                     s.facility_id, s.entered_at, coalesce(s.exited_at, c.created_at) AS exited_at,
                     f.name AS facility_name
              FROM pending_charges c
@@ -227,21 +227,19 @@ async def uncharged_pending_charges(session: AsyncSession, limit: int) -> list[R
     return await _all(session, sql, {"limit": limit})
 
 
-async def session_charges_paid_besides(
-    session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID, since: datetime
-) -> Row:
+async def session_charges_paid_besides(session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID) -> Row:
     """What the driver paid towards a lot session by other means than its auto-pay charge, as the charge is about
-    to become a deduction: whether such a payment is still open, and how much succeeded after `since` (the charge's
-    creation: what the charge's amount could not count). The session row is locked first: paying a session locks it
-    too, so a payment and the deduction are decided one after the other."""
+    to become a deduction: whether such a payment is still open, and how much succeeded in all (`paid_fen`). The
+    session row is locked first: paying a session locks it too, so a payment and the deduction are decided one
+    after the other."""
     await session.execute(
         text("SELECT 1 FROM lot_sessions WHERE tenant_id = :t AND id = :s FOR UPDATE"),
         {"t": tenant_id, "s": session_id},
     )
     sql = """SELECT coalesce(bool_or(state IN ('created', 'requested', 'unknown')), false) AS open,
-                    coalesce(sum(amount_fen) FILTER (WHERE state = 'succeeded' AND settled_at > :since), 0) AS late_fen
+                    coalesce(sum(amount_fen) FILTER (WHERE state = 'succeeded'), 0) AS paid_fen
              FROM payments WHERE tenant_id = :t AND subject_id = :s AND purpose = 'lot_session' AND method = 'charge'"""
-    row = await _one(session, sql, {"t": tenant_id, "s": session_id, "since": since})
+    row = await _one(session, sql, {"t": tenant_id, "s": session_id})
     assert row is not None
     return row
 

@@ -231,14 +231,13 @@ async def charge_pending_charges(session: AsyncSession, limit: int = 500) -> lis
     created = []
     for charge in await repository.uncharged_pending_charges(session, limit):
         # The driver may also have paid the stay another way (in the lot, at the exit code, a friend by plate) with a
-        # payment that was on its way when the exit charged auto-pay: while it is open the charge waits; what it
-        # paid after the charge was made is not deducted again (found by the money-path simulation).
-        besides = await repository.session_charges_paid_besides(
-            session, charge["tenant_id"], charge["session_id"], charge["created_at"]
-        )
+        # payment that was on its way when the exit charged auto-pay: while it is open the charge waits; what such
+        # payments brought beyond what the stay had paid at its exit (the charge's `paid_fen`, already taken off its
+        # amount) is not deducted again (found by the money-path simulation).
+        besides = await repository.session_charges_paid_besides(session, charge["tenant_id"], charge["session_id"])
         if besides["open"]:
             continue
-        amount = charge["amount_fen"] - int(besides["late_fen"])
+        amount = charge["amount_fen"] - max(0, int(besides["paid_fen"]) - charge["paid_fen"])
         if amount <= 0 or charge["driver_id"] is None:
             await repository.set_pending_charge_state(session, charge["tenant_id"], charge["id"], "cancelled")
             continue

@@ -160,7 +160,7 @@ class MerchantsMutation:
 
     @strawberry.mutation(
         description="A merchant gives one coupon of its book to a plate parked in the operator's lots (merchant "
-        "key, or operator admin with merchantId)"
+        "key, or operator admin with merchantId). SESSION_PAID when the stay is paid or being paid already"
     )
     async def give_coupon_to_plate(
         self,
@@ -216,7 +216,7 @@ class MerchantsMutation:
     @strawberry.mutation(
         description="A driver redeems a code: one coupon binds to the open lot session of `plate` (or of one of "
         "the driver's vehicles). Errors: CODE_NOT_FOUND, CODE_EXPIRED, CODE_EXHAUSTED, NO_OPEN_SESSION, "
-        "FUND_EXHAUSTED"
+        "SESSION_PAID (the stay is paid, being paid, or charged to auto-pay), FUND_EXHAUSTED"
     )
     async def redeem_code(self, info: Info, code: str, plate: str | None = None) -> CouponRedemption:
         _, row = await service.redeem_code(info.context.db, info.context.principal, code, plate, info.context.now)

@@ -102,7 +102,8 @@ class PaymentsMutation:
 
     @strawberry.mutation(
         description="Refund part or all of a succeeded payment (operator admins; reason required). Never more than "
-        "paid minus refunded; the provider pays it back after this returns."
+        "paid minus refunded; the provider pays it back after this returns. A curb prepay: only once its session "
+        "ended (PREPAY_NOT_SETTLED before), and only what its hold kept (the unused rest is refunded by itself)."
     )
     async def refund_payment(
         self, info: Info, id: relay.GlobalID, amount_fen: int, reason: str, idempotency_key: str

@@ -14,11 +14,6 @@ from tests.lanes.conftest import app, callers, client, make_lot  # noqa: F401
 SEEDS = (1, 7, 2026)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    # Registered when pytest starts in or is pointed at this directory; MONEY_SEED works from anywhere.
-    parser.addoption("--money-seed", type=int, default=None, help="run the money-path simulation with this seed only")
-
-
 def chosen_seeds(config: pytest.Config) -> tuple[int, ...]:
     option = config.getoption("--money-seed", default=None)
     if option is not None:
