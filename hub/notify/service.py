@@ -60,14 +60,10 @@ class NotifyResult:
     delivery_ids: tuple[uuid.UUID, ...]
 
 
-async def notify(session: AsyncSession, event: Notification, *, now: datetime | None = None) -> NotifyResult:
-    """Record `event` in the caller's transaction: the notification (the driver's inbox, when it names a driver)
-    and one delivery per enabled endpoint of the tenant subscribed to its type. After commit, each delivery's
-    job is queued and the driver's live subscribers are told. Idempotent on (tenant, idempotency key)."""
-    now = now or now_utc()
-    # A new notification and its deliveries: one statement (lanes decide with this on every passage).
-    row = await repository.record_notification(
-        await driver_of(session),
+async def _record_new(conn: asyncpg.Connection, event: Notification, now: datetime) -> Any:
+    """The notification and its deliveries in one statement; None when its idempotency key was used before."""
+    return await repository.record_notification(
+        conn,
         tenant_id=event.tenant_id,
         type=event.type,
         idempotency_key=event.idempotency_key,
@@ -77,6 +73,15 @@ async def notify(session: AsyncSession, event: Notification, *, now: datetime | 
         occurred_at=event.occurred_at,
         now=now,
     )
+
+
+async def notify(session: AsyncSession, event: Notification, *, now: datetime | None = None) -> NotifyResult:
+    """Record `event` in the caller's transaction: the notification (the driver's inbox, when it names a driver)
+    and one delivery per enabled endpoint of the tenant subscribed to its type. After commit, each delivery's
+    job is queued and the driver's live subscribers are told. Idempotent on (tenant, idempotency key)."""
+    now = now or now_utc()
+    # A new notification and its deliveries: one statement (lanes decide with this on every passage).
+    row = await _record_new(await driver_of(session), event, now)
     created = row is not None
     if row is not None:
         delivery_ids = list(row["delivery_ids"])
@@ -114,17 +119,7 @@ async def record_on_connection(
     an event whose idempotency key is new: the notification and its deliveries in one statement. None when the
     tenant already has a notification with this key: nothing was written, and `notify()` in a Session is the
     way to go. Call `hand_over()` once the transaction has committed."""
-    row = await repository.record_notification(
-        conn,
-        tenant_id=event.tenant_id,
-        type=event.type,
-        idempotency_key=event.idempotency_key,
-        subject_ids=event.subject_ids,
-        payload=event.payload,
-        driver_id=event.driver_id,
-        occurred_at=event.occurred_at,
-        now=now or now_utc(),
-    )
+    row = await _record_new(conn, event, now or now_utc())
     if row is None:
         return None
     delivery_ids = tuple(row["delivery_ids"])
