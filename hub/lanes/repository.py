@@ -36,7 +36,7 @@ charges = PendingCharge.__table__
 LANE_TENANT_SQL = "SELECT tenant_id FROM lanes WHERE id = $1 AND retired_at IS NULL"
 
 _SESSION_COLUMNS = """x.id, x.plate, x.driver_id, x.standing, x.vehicle_class, x.entry_lane_id, x.entered_at,
-           x.tariff_version_id, x.paid_fen, x.paid_at, x.continues_session_id, x.provider_parking_state"""
+           x.tariff_version_id, x.paid_fen, x.paid_at, x.continues_session_id, x.provider_parking_state, x.updated_at"""
 
 # Everything a decision reads, in one round trip (each part an index probe; the parts a direction does not need
 # are skipped by their `l.direction` condition):
@@ -81,6 +81,7 @@ SELECT l.facility_id, l.direction, l.read_confidence_threshold AS threshold, f.t
        s.vehicle_class AS session_vehicle_class, s.entry_lane_id AS session_entry_lane_id,
        s.entered_at AS session_entered_at, s.tariff_version_id AS session_tariff_version_id,
        s.paid_fen AS session_paid_fen, s.paid_at AS session_paid_at, s.provider_parking_state AS session_parking_state,
+       s.updated_at AS session_version,
        e.entered_at AS earlier_entered_at, e.exited_at AS earlier_exited_at, e.price_fen AS earlier_price_fen,
        r.id AS recent_id, r.entered_at AS recent_entered_at, r.exited_at AS recent_exited_at,
        r.price_fen AS recent_price_fen,
@@ -144,7 +145,7 @@ CLOSE_SESSION_SQL = """
 UPDATE lot_sessions
 SET state = 'closed', exit_lane_id = $3, exited_at = $4, price_fen = $5, quote = $6, close_reason = $7,
     driver_id = coalesce(driver_id, $8), updated_at = now()
-WHERE tenant_id = $1 AND id = $2 AND state = 'open'
+WHERE tenant_id = $1 AND id = $2 AND state = 'open' AND updated_at = $9
 RETURNING id
 """
 
@@ -178,6 +179,23 @@ INSERT INTO pending_charges (tenant_id, session_id, authorization_id, driver_id,
                              paid_fen)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (tenant_id, session_id) DO NOTHING
+"""
+
+# The charge of a car that waits at the barrier (its session stays open), made only while the session is as the
+# decision read it ($9, its updated_at): a coupon or a payment that came meanwhile makes the decision run again.
+INSERT_CHARGE_IF_CURRENT_SQL = """
+WITH current AS (
+    SELECT id FROM lot_sessions
+    WHERE tenant_id = $1 AND id = $2 AND state = 'open' AND updated_at = $9
+    FOR UPDATE
+), charged AS (
+    INSERT INTO pending_charges (tenant_id, session_id, authorization_id, driver_id, plate, amount_fen, currency,
+                                 paid_fen)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM current
+    ON CONFLICT (tenant_id, session_id) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM current
 """
 
 # A payment of the stay so far: the amount adds up, the time is the latest payment's (never before entry).
@@ -230,7 +248,7 @@ async def insert_session(conn: asyncpg.Connection, values: Sequence[Any]) -> boo
 
 
 async def close_session(conn: asyncpg.Connection, values: Sequence[Any]) -> bool:
-    """False when the session was closed meanwhile."""
+    """False when the session was closed or changed (its updated_at, the last value) meanwhile."""
     return await conn.fetchval(CLOSE_SESSION_SQL, *values) is not None
 
 
@@ -249,6 +267,11 @@ async def insert_action(conn: asyncpg.Connection, values: Sequence[Any]) -> asyn
 
 async def insert_charge(conn: asyncpg.Connection, values: Sequence[Any]) -> None:
     await conn.execute(INSERT_CHARGE_SQL, *values)
+
+
+async def insert_charge_if_current(conn: asyncpg.Connection, values: Sequence[Any], version: datetime) -> bool:
+    """False (nothing written) when the open session changed since `version` (its updated_at)."""
+    return bool(await conn.fetchval(INSERT_CHARGE_IF_CURRENT_SQL, *values, version))
 
 
 async def record_payment(

@@ -475,7 +475,8 @@ async def _decide_exit(tx: _Tx, decision: _Decision) -> None:
     if not outcome.closes_session:
         if auto_pay:  # charged now; the car waits at the barrier until the deduction succeeded (hub.payments)
             assert priced is not None
-            await _charge(conn, decision, session_id, priced.due_fen)
+            if not await _charge(conn, decision, session_id, priced.due_fen, if_version=context["session_version"]):
+                raise ConcurrentChange("the session changed while deciding; decide again")
         return
     quote = None if priced is None else rules.quote_json(priced.quote, version_id)
     closed = await repository.close_session(
@@ -489,10 +490,13 @@ async def _decide_exit(tx: _Tx, decision: _Decision) -> None:
             None if quote is None else _json(quote),
             outcome.reason,
             context["auto_pay_driver_id"] if auto_pay else None,
+            # Only the session this decision priced: a coupon redeemed or a payment made since (each touches the
+            # session) would be priced twice or not at all, so the decision runs again instead.
+            context["session_version"],
         ),
     )
-    if not closed:  # another exit lane closed it a moment ago
-        raise ConcurrentChange("the session was closed while deciding; decide again")
+    if not closed:  # another exit lane closed it, or a coupon or payment changed it, a moment ago
+        raise ConcurrentChange("the session was closed or changed while deciding; decide again")
     if coupons:
         values = priced.quote.coupon_values() if priced is not None and priced.quote is not None else {}
         await merchants.settle_session_coupons(
@@ -503,22 +507,31 @@ async def _decide_exit(tx: _Tx, decision: _Decision) -> None:
         await _charge(conn, decision, session_id, priced.due_fen)
 
 
-async def _charge(conn: asyncpg.Connection, decision: _Decision, session_id: uuid.UUID, amount_fen: int) -> None:
-    """The stay's pending charge for auto-pay (one per session: a repeated read adds none)."""
+async def _charge(
+    conn: asyncpg.Connection,
+    decision: _Decision,
+    session_id: uuid.UUID,
+    amount_fen: int,
+    *,
+    if_version: datetime | None = None,
+) -> bool:
+    """The stay's pending charge for auto-pay (one per session: a repeated read adds none). With `if_version`, only
+    while the open session is as the decision read it (False, nothing written, when it changed)."""
     context = decision.context
-    await repository.insert_charge(
-        conn,
-        (
-            decision.tenant_id,
-            session_id,
-            context["auto_pay_id"],
-            context["auto_pay_driver_id"],
-            decision.plate,
-            amount_fen,
-            context["currency"],
-            context["session_paid_fen"],
-        ),
+    values = (
+        decision.tenant_id,
+        session_id,
+        context["auto_pay_id"],
+        context["auto_pay_driver_id"],
+        decision.plate,
+        amount_fen,
+        context["currency"],
+        context["session_paid_fen"],
     )
+    if if_version is None:
+        await repository.insert_charge(conn, values)
+        return True
+    return await repository.insert_charge_if_current(conn, values, if_version)
 
 
 async def _write(tx: _Tx, decision: _Decision) -> LaneAnswer:

@@ -250,17 +250,18 @@ async def open_session(
 
 async def lock_stay_for_coupon(conn: asyncpg.Connection, tenant_id: uuid.UUID, session_id: uuid.UUID) -> Row | None:
     """The open lot session locked (hub/payments locks it too when it prices a payment, so a coupon and a payment
-    of one stay are decided one after the other), with what the driver paid towards it (`paid_fen`) and whether
-    money is on its way: a payment not settled yet, or an auto-pay charge pending or captured. None when the
-    session is no longer open (closed meanwhile by an exit)."""
+    of one stay are decided one after the other) and touched (its updated_at: an exit deciding on what it read
+    before decides again), with what the driver paid towards it (`paid_fen`) and whether money is on its way: a
+    payment not settled yet, or an auto-pay charge pending or captured. None when the session is no longer open
+    (closed meanwhile by an exit)."""
     return await conn.fetchrow(
-        """SELECT s.paid_fen,
+        """UPDATE lot_sessions s SET updated_at = clock_timestamp()
+           WHERE s.tenant_id = $1 AND s.id = $2 AND s.state = 'open'
+           RETURNING s.paid_fen,
                   EXISTS (SELECT 1 FROM payments p WHERE p.tenant_id = s.tenant_id AND p.subject_id = s.id
                           AND p.state IN ('created', 'requested', 'unknown')) AS paying,
                   EXISTS (SELECT 1 FROM pending_charges c WHERE c.tenant_id = s.tenant_id AND c.session_id = s.id
-                          AND c.state IN ('pending', 'captured')) AS charged
-           FROM lot_sessions s WHERE s.tenant_id = $1 AND s.id = $2 AND s.state = 'open'
-           FOR UPDATE OF s""",
+                          AND c.state IN ('pending', 'captured')) AS charged""",
         tenant_id,
         session_id,
     )
