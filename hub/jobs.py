@@ -30,6 +30,7 @@ list that module in `TASK_MODULES` below so the worker imports it before it star
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import math
@@ -120,10 +121,27 @@ JobFailure = tuple[PendingJob, BaseException]
 
 
 def job(function: F) -> F:
-    """Register a coroutine `async def name(ctx, *args)` as a job the worker runs."""
-    if function not in JOB_FUNCTIONS:
-        JOB_FUNCTIONS.append(function)
+    """Register a coroutine `async def name(ctx, *args)` as a job the worker runs. The worker runs it again, after a
+    short delay, when it fails on a deadlock or a serialization failure (another transaction ran at the same
+    moment: say two jobs moving money of one driver, whose ledger accounts they lock in different orders): its try
+    was rolled back whole, and jobs are idempotent. Returns `function` itself, for direct calls."""
+    if all(getattr(known, "__wrapped__", known) is not function for known in JOB_FUNCTIONS):
+
+        @functools.wraps(function)
+        async def retried_when_transient(ctx: JobContext, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await function(ctx, *args, **kwargs)
+            except Exception as error:
+                retry_if_transient(ctx, error)
+                raise
+
+        JOB_FUNCTIONS.append(retried_when_transient)
     return function
+
+
+def unregister(function: Callable[..., Any]) -> None:
+    """Forget a job registered with `job()` (tests register jobs of their own)."""
+    JOB_FUNCTIONS[:] = [known for known in JOB_FUNCTIONS if getattr(known, "__wrapped__", known) is not function]
 
 
 # Errors a transaction may hit only because another one ran at the same moment: trying again will do.

@@ -41,7 +41,7 @@ async def job_pool(settings: Settings) -> AsyncIterator[ArqRedis]:
     jobs.set_job_pool(pool)
     jobs.job(remember_tenant_name)
     yield pool
-    jobs.JOB_FUNCTIONS.remove(remember_tenant_name)
+    jobs.unregister(remember_tenant_name)
     jobs.set_job_pool(None)
     await pool.aclose()
 
@@ -175,3 +175,26 @@ async def test_a_deadlock_is_transient_and_a_job_is_retried_for_it(owner_db) -> 
         jobs.retry_if_transient({"job_try": 1}, deadlock)
     jobs.retry_if_transient({"job_try": 1}, ValueError("not a database race"))  # returns: the caller re-raises
     assert not jobs.is_transient(ValueError("not a database race"))
+
+
+async def deadlocks_on_its_first_try(ctx: jobs.JobContext, key: str) -> int:
+    """A job whose first try meets a deadlock, as two jobs moving one driver's money can."""
+    import asyncpg
+
+    tries = await ctx["redis"].incr(key)
+    if tries == 1:
+        raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+    return tries
+
+
+async def test_the_worker_runs_a_job_again_after_a_deadlock(job_pool: ArqRedis, settings: Settings) -> None:
+    jobs.job(deadlocks_on_its_first_try)
+    try:
+        key = f"parkhub:test:tries:{uuid.uuid4().hex}"
+        await job_pool.enqueue_job("deadlocks_on_its_first_try", key)
+        worker = _worker(settings)
+        assert await _run_burst(worker) == 1  # finished, not failed: run_check raises for a failed job
+        assert int(await job_pool.get(key)) == 2
+        assert worker.jobs_retried == 1
+    finally:
+        jobs.unregister(deadlocks_on_its_first_try)

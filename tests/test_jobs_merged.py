@@ -27,7 +27,7 @@ async def job_pool(settings: Settings) -> AsyncIterator[ArqRedis]:
     jobs.set_job_pool(pool)
     jobs.job(collect_items)
     yield pool
-    jobs.JOB_FUNCTIONS.remove(collect_items)
+    jobs.unregister(collect_items)
     jobs.set_job_pool(None)
     await pool.delete(QUEUE)
     await pool.aclose()

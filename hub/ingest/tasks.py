@@ -26,13 +26,9 @@ def _stale_after() -> timedelta:
 
 @job
 async def apply_inbox_events(ctx: JobContext, tenant_id: str, event_ids: list[str]) -> int:
-    try:
-        applied = await _apply(ctx, tenant_id, event_ids)
-    except Exception as error:
-        # Two merged jobs applying payments of the same drivers at once can deadlock on their ledger accounts;
-        # the loser was rolled back whole and runs again at once rather than wait for the inbox sweep.
-        jobs.retry_if_transient(ctx, error)
-        raise
+    # Two merged jobs applying payments of the same drivers at once can deadlock on their ledger accounts: the
+    # loser was rolled back whole and runs again at once (hub.jobs.job) rather than wait for the inbox sweep.
+    applied = await _apply(ctx, tenant_id, event_ids)
     await publish_occupancy_changes(ctx["redis"], applied.changes)
     return len(applied.changes)
 
