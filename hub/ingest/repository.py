@@ -21,7 +21,7 @@ Row = Mapping[str, Any]
 # duplicates (already in the inbox, or twice in this request) by the sender's id. Run outside an explicit
 # transaction, it is committed when the answer arrives: one round trip. Written for the driver (asyncpg,
 # positional parameters): the webhook's hot path runs it without the ORM session.
-ACCEPT_INBOX_SQL = "SELECT refusal, accepted_ids FROM inbox_accept($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+ACCEPT_INBOX_SQL = "SELECT refusal, accepted_ids FROM inbox_accept($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,16 @@ async def accept_inbox_events(
     secret: str | None,
     columns: Mapping[str, list[Any]],
 ) -> InboxAccept:
-    """columns: source_event_ids, kinds, device_external_ids, occurred_ats, bodies (JSON text), image_refs.
-    `secret`: the one the request proved (checked still live), None for senders with none of ours."""
+    """columns: ids (of the rows to write), source_event_ids, kinds, device_external_ids, occurred_ats, bodies (JSON
+    text), image_refs. `secret`: the one the requests proved (checked still live), None for senders with none of
+    ours."""
     # fetch, not fetchrow: no row limit, so the statement runs to completion before the commit at Sync.
     [row] = await conn.fetch(
         ACCEPT_INBOX_SQL,
         tenant_id,
         connector_id,
         secret,
+        columns["ids"],
         columns["source_event_ids"],
         columns["kinds"],
         columns["device_external_ids"],

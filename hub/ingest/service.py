@@ -21,7 +21,7 @@ from hub.db import Database
 from hub.errors import DomainError, Forbidden
 from hub.history import service as history
 from hub.history.service import SpaceTransitions
-from hub.ingest import repository, rules
+from hub.ingest import group_commit, repository, rules
 from hub.ingest.images import store_image
 from hub.ingest.rules import DeviceState, Outcome, SpaceState
 from hub.live import OccupancyChange
@@ -134,10 +134,11 @@ async def accept_payment_events(
 async def _accept(
     db: Database, tenant_id: uuid.UUID, connector_id: uuid.UUID, secret: str | None, columns: dict[str, list[Any]]
 ) -> AcceptResult:
-    """One statement outside an explicit transaction: PostgreSQL commits it before it answers, so the events are
-    durable when this returns; the job is sent only after that."""
-    async with db.driver_connection() as conn:
-        written = await repository.accept_inbox_events(conn, tenant_id, connector_id, secret, columns)
+    """One statement outside an explicit transaction, shared with other requests for the connector waiting at the
+    same time (group_commit.py): PostgreSQL commits it before it answers, so the events are durable when this
+    returns; the job is sent only after that."""
+    columns["ids"] = [uuid.uuid4() for _ in columns["source_event_ids"]]
+    written = await group_commit.accept(db, tenant_id, connector_id, secret, columns)
     if written.refusal is not None:
         raise AcceptRefused(written.refusal)
     if written.accepted:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from connectors import http as connectors_http
 from connectors import signatures
 from hub.db import Database
-from hub.ingest import repository
+from hub.ingest import group_commit, repository
 from tests.ingest.conftest import Site, WebhookConnector
 from tests.ingest.test_webhooks import inbox_states, native_event, post_signed, post_with_secret
 
@@ -34,6 +34,7 @@ def _columns(source_event_ids: list[str], occurred_at: datetime | None = None) -
     at = occurred_at or datetime.now(UTC)
     count = len(source_event_ids)
     return {
+        "ids": [uuid.uuid4() for _ in range(count)],
         "source_event_ids": source_event_ids,
         "kinds": ["occupancy"] * count,
         "device_external_ids": ["MAG-1"] * count,
@@ -202,3 +203,40 @@ async def test_concurrent_requests_wait_for_one_connector_lookup(
     found = await asyncio.gather(*(cache.get(db, connector.id) for _ in range(20)))
     assert lookups == 1
     assert all(entry is not None and entry.id == connector.id for entry in found)
+
+
+async def test_concurrent_requests_share_statements_and_each_learns_its_own_duplicates(
+    db: Database, site: Site, add_connector, owner_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = await add_connector(site, "native")
+    statements: list[int] = []
+    write = repository.accept_inbox_events
+
+    async def counted(conn, tenant_id, connector_id, secret, columns):  # type: ignore[no-untyped-def]
+        statements.append(len(columns["ids"]))
+        return await write(conn, tenant_id, connector_id, secret, columns)
+
+    monkeypatch.setattr(repository, "accept_inbox_events", counted)
+    # 30 single-event requests at once; "shared" is sent by two of them (a sender's retry racing the first try).
+    sources = [[f"evt-{n}"] for n in range(30)]
+    sources[7] = sources[3] = ["shared"]
+    results = await asyncio.gather(
+        *(group_commit.accept(db, site.tenant_id, connector.id, connector.secret, _columns(s)) for s in sources)
+    )
+    assert all(result.refusal is None for result in results)
+    assert (
+        sorted(len(result.accepted) for result in results) == [0] + [1] * 29
+    )  # one of the two learns "shared" was a duplicate
+    assert len({row_id for result in results for row_id in result.accepted}) == 29
+    assert sum(statements) == 30 and len(statements) < 30  # requests waiting together went in one statement
+    assert len(await inbox_states(owner_db, site.tenant_id)) == 29
+
+    # A refusal reaches every request of its statement, and nothing of theirs is written.
+    refused = await asyncio.gather(
+        *(
+            group_commit.accept(db, site.tenant_id, connector.id, "not-the-secret", _columns([f"x-{n}"]))
+            for n in range(5)
+        )
+    )
+    assert {(result.refusal, tuple(result.accepted)) for result in refused} == {("secret_expired", ())}
+    assert len(await inbox_states(owner_db, site.tenant_id)) == 29
