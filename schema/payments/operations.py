@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from hub.payments import invoices, service
+from hub.payments import invoices, refunds, service
 from schema.context import Info
 from schema.payments.types import AutoPayOpensOn, InvoiceRequest, Payment, PaymentRefund
 from schema.relay import check_first, connection, decode_time_cursor, uuid_of
@@ -113,6 +113,16 @@ class PaymentsMutation:
             row = await service.refund_payment(
                 session, info.context.principal, payment_id, amount_fen, reason, idempotency_key
             )
+        return PaymentRefund.from_row(row)
+
+    @strawberry.mutation(
+        description="Ask the provider again for a refund it declined (operator admins): a new refund of the same "
+        "amount and source, once per declined refund (asking again returns it). REFUND_NOT_DECLINED otherwise."
+    )
+    async def retry_refund(self, info: Info, id: relay.GlobalID) -> PaymentRefund:
+        refund_id = uuid_of(id, "PaymentRefund")
+        async with info.context.write() as session:
+            row = await refunds.retry_refund(session, info.context.principal, refund_id)
         return PaymentRefund.from_row(row)
 
     @strawberry.mutation(
