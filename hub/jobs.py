@@ -66,7 +66,6 @@ TASK_MODULES: list[str] = [
     "hub.street.tasks",
     "hub.queue.tasks",
     "hub.payments.tasks",
-    "hub.payments.parkings",
     "hub.settlement.tasks",
 ]
 

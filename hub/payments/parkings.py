@@ -1,10 +1,11 @@
 """Provider parkings: "leave first, pay later" as WeChat Pay Score runs it. The provider charges a parking fee after
 the car left only against a parking entry opened when it came in, and it may refuse to charge an entry (the payer
 paused the service, or never enabled it for the plate). So when an auto-pay plate enters a lot, the job
-`open_parking` (enqueued by hub/lanes after the entry commits) opens the entry and keeps its id and state on the
-lot session; the exit's deduction names that id (opening the entry then, if the job has not run yet: the provider
-deduplicates entries by our number, the session id); the provider's `service_state` callbacks keep the state
-current; and an exit whose entry cannot be charged is not an auto-pay exit (hub/lanes holds it for payment).
+`open_parking` (tasks.py; enqueued by hub/lanes after the entry commits) opens the entry and keeps its id and
+state on the lot session; the exit's deduction names that id (opening the entry then, if the job has not run yet:
+the provider deduplicates entries by our number, the session id); the provider's `service_state` callbacks keep
+the state current; and an exit whose entry cannot be charged is not an auto-pay exit (hub/lanes holds it for
+payment).
 
 Provider calls are made outside transactions, like every other in hub/payments."""
 
@@ -19,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.payments import ParkingEntryRequest, PlateColor, ProviderUnavailable, ServiceState
 from hub.db import Database, Scope
-from hub.jobs import JobContext, job
 from hub.payments import providers, repository
 
 logger = logging.getLogger(__name__)
@@ -67,12 +67,6 @@ async def open_parking_now(db: Database, tenant_id: uuid.UUID, session_id: uuid.
     async with db.transaction(scope) as session:
         await repository.record_provider_parking(session, tenant_id, session_id, entry.parking_id, entry.state.value)
     return entry.parking_id
-
-
-@job
-async def open_parking(ctx: JobContext, tenant_id: str, session_id: str) -> str | None:
-    """An auto-pay plate came in: open its parking entry with the provider."""
-    return await open_parking_now(ctx["db"], uuid.UUID(tenant_id), uuid.UUID(session_id))
 
 
 async def apply_service_state(session: AsyncSession, tenant_id: uuid.UUID, body: Mapping[str, Any]) -> str:

@@ -12,10 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import jobs
 from hub.errors import Conflict, NotFound
 from hub.payments import repository, rules
-from hub.payments.service import REFUND_JOB, notify_url
+from hub.payments.service import start_refund
 from hub.principal import Principal, require_operator_admin
 
 Row = Mapping[str, Any]
@@ -49,23 +48,12 @@ async def retry_refund(session: AsyncSession, principal: Principal, refund_id: u
             field="id",
             refundable_fen=available,
         )
-    await repository.update_payment(
-        session, tenant_id, payment["id"], {"refunding_fen": payment["refunding_fen"] + amount}
-    )
-    await notify_url(session, tenant_id, payment["provider"])
-    row = await repository.insert_refund(
+    return await start_refund(
         session,
-        {
-            "tenant_id": tenant_id,
-            "id": uuid.uuid4(),
-            "payment_id": payment["id"],
-            "driver_id": payment["driver_id"],
-            "amount_fen": amount,
-            "reason": declined["reason"],
-            "requested_by": principal.subject,
-            "idempotency_key": key,
-            "source": declined["source"],
-        },
+        payment,
+        amount,
+        reason=declined["reason"],
+        requested_by=principal.subject or principal.kind,
+        key=key,
+        source=declined["source"],
     )
-    jobs.enqueue(session, REFUND_JOB, str(tenant_id), str(row["id"]))
-    return row

@@ -549,21 +549,40 @@ async def refund_payment(
             field="amountFen",
             refundable_fen=available,
         )
-    await repository.update_payment(
-        session, tenant_id, payment_id, {"refunding_fen": payment["refunding_fen"] + amount_fen}
+    return await start_refund(
+        session, payment, amount_fen, reason=reason, requested_by=principal.subject or principal.kind, key=key
     )
-    await notify_url(session, tenant_id, payment["provider"])
+
+
+async def start_refund(
+    session: AsyncSession,
+    payment: Row,
+    amount_fen: int,
+    *,
+    reason: str,
+    requested_by: str,
+    key: str,
+    source: str = rules.FROM_PAYABLE,
+) -> Row:
+    """A refund of `amount_fen` of `payment` (locked by the caller, the amount checked refundable): reserved on the
+    payment row, recorded, and asked of the provider after commit (the job `request_refund`)."""
+    tenant_id = payment["tenant_id"]
+    await repository.update_payment(
+        session, tenant_id, payment["id"], {"refunding_fen": payment["refunding_fen"] + amount_fen}
+    )
+    await notify_url(session, tenant_id, payment["provider"])  # the provider's callback connector exists
     row = await repository.insert_refund(
         session,
         {
             "tenant_id": tenant_id,
             "id": uuid.uuid4(),
-            "payment_id": payment_id,
+            "payment_id": payment["id"],
             "driver_id": payment["driver_id"],
             "amount_fen": amount_fen,
             "reason": reason,
-            "requested_by": principal.subject,
+            "requested_by": requested_by,
             "idempotency_key": key,
+            "source": source,
         },
     )
     jobs.enqueue(session, REFUND_JOB, str(tenant_id), str(row["id"]))

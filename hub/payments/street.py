@@ -31,7 +31,6 @@ from hub.street import rules as street_rules
 Row = Mapping[str, Any]
 SETTLE_STREET_JOB = "settle_street_payments"
 REQUEST_JOB = "request_payment"
-REFUND_JOB = "request_refund"
 RECONCILE_SPACES_JOB = "reconcile_curb_spaces"  # hub/street's: raises the bay's enforcement flag when due
 PREPAY_KEY_PREFIX = "street:"  # + the purchase's action id: a prepayment's idempotency key
 FAILED_KEY_PREFIX = "payment_failed:"  # + the payment id: the action that took a failed purchase back
@@ -85,7 +84,7 @@ async def settle(session: AsyncSession, tenant_id: uuid.UUID, street_session_id:
     captured = [p for p in payments if p["state"] == rules.SUCCEEDED]
     price = street["price_fen"] if street["price_fen"] is not None else street["paid_fen"]
     kept = rules.allocate_price([p["amount_fen"] for p in captured], price)
-    from hub.payments.service import ensure_accounts, money_of  # the service imports this module
+    from hub.payments.service import ensure_accounts, money_of, start_refund  # the service imports this module
 
     for payment, keep in zip(captured, kept, strict=True):
         m = money_of(payment)
@@ -99,24 +98,15 @@ async def settle(session: AsyncSession, tenant_id: uuid.UUID, street_session_id:
         )
         if back <= 0:
             continue
-        await repository.update_payment(
-            session, tenant_id, payment["id"], {"refunding_fen": payment["refunding_fen"] + back}
-        )
-        refund = await repository.insert_refund(
+        await start_refund(
             session,
-            {
-                "tenant_id": tenant_id,
-                "id": uuid.uuid4(),
-                "payment_id": payment["id"],
-                "driver_id": payment["driver_id"],
-                "amount_fen": back,
-                "reason": "unused prepaid time",
-                "requested_by": "street",
-                "idempotency_key": rules.STREET_REFUND_KEY,
-                "source": rules.FROM_PREPAID,
-            },
+            payment,
+            back,
+            reason="unused prepaid time",
+            requested_by="street",
+            key=rules.STREET_REFUND_KEY,
+            source=rules.FROM_PREPAID,
         )
-        jobs.enqueue(session, REFUND_JOB, str(tenant_id), str(refund["id"]))
     return True
 
 

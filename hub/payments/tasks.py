@@ -140,6 +140,12 @@ async def settle_street_payments_now(db: Database, tenant_id: uuid.UUID, street_
 
 
 @job
+async def open_parking(ctx: JobContext, tenant_id: str, session_id: str) -> str | None:
+    """An auto-pay plate came in: open its parking entry with the provider (hub.payments.parkings)."""
+    return await parkings.open_parking_now(ctx["db"], uuid.UUID(tenant_id), uuid.UUID(session_id))
+
+
+@job
 async def settle_street_payments(ctx: JobContext, tenant_id: str, street_session_id: str) -> bool:
     """A street session's holds posted for its true price and the rest refunded, once it has ended."""
     return await settle_street_payments_now(ctx["db"], uuid.UUID(tenant_id), uuid.UUID(street_session_id))

@@ -9,9 +9,13 @@ commits it before it answers (and the API answers 202 after that):
 2. refuses, writing nothing, when the connector does not exist in that tenant, is disabled, or (for senders that
    authenticate with a secret) the secret the request proved is no longer live: the API caches connectors for a
    few seconds, and this makes a disable or a rotation without overlap take effect at once for the inbox;
-3. inserts the events, skipping those already in the inbox (or twice in the request) by the sender's id;
+3. inserts the events with the ids the caller made (`p_ids`), skipping those already in the inbox (or twice in the
+   call, the first one written) by the sender's id;
 4. puts back the scope the caller had, so a caller inside a larger transaction keeps its own;
 5. returns the refusal (null when accepted) and the ids of the rows written; the rest were duplicates.
+
+The API writes the requests for one connector that arrive while its previous call is in flight together, in one call
+(group commit, hub/ingest/group_commit.py); the ids written tell each request which of its own events were new.
 
 SECURITY INVOKER: it runs as the app role, so row-level security applies to every row it reads or writes exactly
 as it did to the statements it replaces; it can do nothing the app role could not do with `set_config` itself.
@@ -33,13 +37,14 @@ down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SIGNATURE = "inbox_accept(uuid, uuid, text, text[], text[], text[], timestamptz[], text[], text[])"
+SIGNATURE = "inbox_accept(uuid, uuid, text, uuid[], text[], text[], text[], timestamptz[], text[], text[])"
 
 ACCEPT = """
-CREATE OR REPLACE FUNCTION inbox_accept(
+CREATE FUNCTION inbox_accept(
     p_tenant_id uuid,
     p_connector_id uuid,
-    p_secret text,                      -- the secret the request proved; null when the sender has none of ours
+    p_secret text,                      -- the secret the requests proved; null when the sender has none of ours
+    p_ids uuid[],                       -- the rows' ids, made by the caller
     p_source_event_ids text[],
     p_kinds text[],
     p_device_external_ids text[],
@@ -74,12 +79,14 @@ BEGIN
         refusal := 'secret_expired';
     ELSE
         WITH written AS (
-            INSERT INTO inbox_events (tenant_id, connector_id, source_event_id, kind, device_external_id,
+            INSERT INTO inbox_events (tenant_id, id, connector_id, source_event_id, kind, device_external_id,
                                       occurred_at, body, image_ref)
-            SELECT p_tenant_id, p_connector_id, e.source_event_id, e.kind, e.device_external_id, e.occurred_at,
-                   e.body::jsonb, e.image_ref
-            FROM unnest(p_source_event_ids, p_kinds, p_device_external_ids, p_occurred_ats, p_bodies, p_image_refs)
-                 AS e(source_event_id, kind, device_external_id, occurred_at, body, image_ref)
+            SELECT p_tenant_id, e.id, p_connector_id, e.source_event_id, e.kind, e.device_external_id,
+                   e.occurred_at, e.body::jsonb, e.image_ref
+            FROM unnest(p_ids, p_source_event_ids, p_kinds, p_device_external_ids, p_occurred_ats, p_bodies,
+                        p_image_refs)
+                 WITH ORDINALITY AS e(id, source_event_id, kind, device_external_id, occurred_at, body, image_ref, n)
+            ORDER BY e.n                    -- the first of two requests sending one event is the one that wrote it
             ON CONFLICT (tenant_id, connector_id, source_event_id) DO NOTHING
             RETURNING id
         )
